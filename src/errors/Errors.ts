@@ -1,0 +1,292 @@
+/**
+ * The typed failures of effect-wechatpay.
+ *
+ * Every error is a `Schema.TaggedError` whose `_tag` equals its class name, so
+ * it can be matched with `Effect.catchTag`, serialised, and compared with
+ * `Equal`. Each one carries the `Request-ID` of the response when there was
+ * one, and a `message` that reads well in a log. None of them ever holds key
+ * material, a signature or an `Authorization` header value.
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+
+const suffix = (requestId: string | undefined, attempts?: number | undefined): string =>
+  (attempts !== undefined && attempts > 1 ? ` (after ${attempts} attempts)` : "") +
+  (requestId !== undefined ? ` [Request-ID: ${requestId}]` : "")
+
+/**
+ * Why a signature check or a signing step failed.
+ *
+ * - `SigningFailed`: the request could not be signed.
+ * - `MissingHeaders`: a 2xx response came without the `Wechatpay-*` signature headers.
+ * - `MalformedHeaders`: a signature header is present but unusable (e.g. a non-numeric timestamp).
+ * - `UnsupportedSignatureType`: `Wechatpay-Signature-Type` is not `WECHATPAY2-SHA256-RSA2048`.
+ * - `UnknownSerial`: no key in the ring for the response's `Wechatpay-Serial`.
+ * - `CertificateExpired`: the platform certificate selected by the serial is outside its validity.
+ * - `TimestampSkew`: `Wechatpay-Timestamp` is more than 300 s away from the local clock.
+ * - `MalformedSignature`: `Wechatpay-Signature` is not Base64 (e.g. the `WECHATPAY/SIGNTEST/` probe).
+ * - `InvalidSignature`: the RSA-SHA256 signature does not match the message.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const SignatureErrorReason = Schema.Literal(
+  "SigningFailed",
+  "MissingHeaders",
+  "MalformedHeaders",
+  "UnsupportedSignatureType",
+  "UnknownSerial",
+  "CertificateExpired",
+  "TimestampSkew",
+  "MalformedSignature",
+  "InvalidSignature"
+)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type SignatureErrorReason = typeof SignatureErrorReason.Type
+
+/**
+ * Signing a request failed, or a response failed verification. Never
+ * retried: a response that does not verify may be forged.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Payscore } from "effect-wechatpay"
+ *
+ * const program = Payscore.getPermissionsByOpenid({
+ *   openid: "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o",
+ *   params: { service_id: "500001", appid: "wxd678efh567hg6787" }
+ * }).pipe(
+ *   Effect.catchTag("SignatureError", (e) => Effect.logError(e.reason, e.requestId))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SignatureError extends Schema.TaggedError<SignatureError>()("SignatureError", {
+  reason: SignatureErrorReason,
+  description: Schema.String,
+  serial: Schema.optional(Schema.String),
+  status: Schema.optional(Schema.Number),
+  path: Schema.optional(Schema.String),
+  requestId: Schema.optional(Schema.String),
+  cause: Schema.optional(Schema.Defect)
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    const where = this.path !== undefined ? `GET ${this.path}: ` : ""
+    return `${where}signature ${this.reason}: ${this.description}${suffix(this.requestId)}`
+  }
+}
+
+/**
+ * Why nothing usable came back.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const NetworkErrorReason = Schema.Literal("Transport", "Timeout", "InvalidUrl")
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type NetworkErrorReason = typeof NetworkErrorReason.Type
+
+/**
+ * Nothing usable came back: the connection failed or dropped, the request
+ * timed out, or the URL could not be built. Safe to retry for the read-only
+ * queries of this library.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class NetworkError extends Schema.TaggedError<NetworkError>()("NetworkError", {
+  reason: NetworkErrorReason,
+  method: Schema.String,
+  path: Schema.String,
+  description: Schema.String,
+  attempts: Schema.optional(Schema.Number),
+  requestId: Schema.optional(Schema.String),
+  cause: Schema.optional(Schema.Defect)
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `${this.method} ${this.path}: ${this.reason}: ${this.description}${suffix(this.requestId, this.attempts)}`
+  }
+}
+
+/**
+ * The `detail` object WeChat Pay adds to some error bodies (mostly
+ * `PARAM_ERROR`): which field was wrong, where, and why.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const BusinessErrorDetail = Schema.Struct({
+  field: Schema.optional(Schema.String),
+  value: Schema.optional(Schema.Unknown),
+  issue: Schema.optional(Schema.String),
+  location: Schema.optional(Schema.String)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type BusinessErrorDetail = typeof BusinessErrorDetail.Type
+
+/**
+ * WeChat Pay answered with a non-2xx status. `code` and `serverMessage` are
+ * WeChat's `code` and `message` when the body was the documented JSON; a body
+ * that was empty or not JSON (a gateway page) leaves them out and keeps a
+ * short `body` excerpt instead. `verified` tells whether the error response
+ * carried signature headers that verified (error responses are often
+ * unsigned).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Payscore } from "effect-wechatpay"
+ *
+ * const orNone = Payscore.getPermissionsByAuthorizationCode({
+ *   authorization_code: "1234323JKHDFE1243252",
+ *   params: { service_id: "500001" }
+ * }).pipe(
+ *   Effect.asSome,
+ *   Effect.catchIf(
+ *     (e) => e._tag === "BusinessError" && e.code === "ORDER_NOT_EXIST",
+ *     () => Effect.succeedNone
+ *   )
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class BusinessError extends Schema.TaggedError<BusinessError>()("BusinessError", {
+  status: Schema.Number,
+  code: Schema.optional(Schema.String),
+  serverMessage: Schema.optional(Schema.String),
+  detail: Schema.optional(BusinessErrorDetail),
+  body: Schema.optional(Schema.String),
+  verified: Schema.Boolean,
+  method: Schema.String,
+  path: Schema.String,
+  attempts: Schema.optional(Schema.Number),
+  requestId: Schema.optional(Schema.String)
+}) {
+  /**
+   * Whether WeChat Pay documents this answer as transient (429 and 5xx).
+   *
+   * @since 0.1.0
+   */
+  get retryable(): boolean {
+    return this.status === 429 || this.status >= 500
+  }
+
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    const what = this.code !== undefined
+      ? `${this.code}${this.serverMessage !== undefined ? `: ${this.serverMessage}` : ""}`
+      : this.body !== undefined && this.body.length > 0
+      ? "non-JSON error body"
+      : "empty error body"
+    const field = this.detail?.field !== undefined ? ` (field ${this.detail.field})` : ""
+    return `${this.method} ${this.path}: HTTP ${this.status} ${what}${field}${
+      this.verified ? "" : " (unverified)"
+    }${suffix(this.requestId, this.attempts)}`
+  }
+}
+
+/**
+ * A 2xx response verified, but its body is not the documented JSON.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class DecodeError extends Schema.TaggedError<DecodeError>()("DecodeError", {
+  method: Schema.String,
+  path: Schema.String,
+  status: Schema.Number,
+  description: Schema.String,
+  requestId: Schema.optional(Schema.String),
+  cause: Schema.optional(Schema.Defect)
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `${this.method} ${this.path}: HTTP ${this.status} body does not decode: ${this.description}${
+      suffix(this.requestId)
+    }`
+  }
+}
+
+/**
+ * The caller's input was rejected before anything was sent: a path parameter
+ * that is empty, too long or outside its character set, a missing query
+ * parameter, or a path that is not an APIv3 path.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidRequestError extends Schema.TaggedError<InvalidRequestError>()("InvalidRequestError", {
+  operation: Schema.String,
+  field: Schema.String,
+  description: Schema.String
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `${this.operation}: invalid ${this.field}: ${this.description}`
+  }
+}
+
+/**
+ * Key material could not be used: a merchant private key, a WeChat Pay public
+ * key or a platform certificate that does not parse, or an empty key ring.
+ * Raised when a `Signer` or `Verifier` layer is built; it names the key, never
+ * its content.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidKeyError extends Schema.TaggedError<InvalidKeyError>()("InvalidKeyError", {
+  key: Schema.Literal("PrivateKey", "PublicKey", "Certificate", "KeyRing"),
+  id: Schema.optional(Schema.String),
+  description: Schema.String
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `${this.key}${this.id !== undefined ? ` ${this.id}` : ""}: ${this.description}`
+  }
+}
+
+/**
+ * Every failure a query can end with.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type WechatpayError =
+  | SignatureError
+  | NetworkError
+  | BusinessError
+  | DecodeError
+  | InvalidRequestError

@@ -1,0 +1,183 @@
+/**
+ * Schemas shared by every endpoint: RFC 3339 times and the identifiers that
+ * appear in request paths and query strings.
+ *
+ * @since 0.1.0
+ */
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(?:[Zz]|[+-](\d{2}):(\d{2}))$/
+
+const daysInMonth = (year: number, month: number): number =>
+  month === 2
+    ? (year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28)
+    : month === 4 || month === 6 || month === 9 || month === 11
+    ? 30
+    : 31
+
+/**
+ * Parses an RFC 3339 date-time (`2015-05-20T13:29:35+08:00`,
+ * `2015-05-20T13:29:35.120Z`, …) to epoch milliseconds, or `undefined` when
+ * the text is not a valid RFC 3339 date-time (wrong shape, or a field out of
+ * range such as February 30th or hour 24).
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parseRfc3339 = (text: string): number | undefined => {
+  const m = RFC3339.exec(text)
+  if (m === null) return undefined
+  const year = +m[1]!, month = +m[2]!, day = +m[3]!, hour = +m[4]!, minute = +m[5]!, second = +m[6]!
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return undefined
+  if (hour > 23 || minute > 59 || second > 59) return undefined
+  if (m[7] !== undefined && (+m[7] > 23 || +m[8]! > 59)) return undefined
+  const millis = Date.parse(text)
+  return Number.isNaN(millis) ? undefined : millis
+}
+
+/**
+ * An RFC 3339 date-time string decoded to a `Date`. Accepts a `Z` or a
+ * numeric offset, with or without fractional seconds; rejects anything else
+ * (unlike `Schema.DateFromString`, which accepts any text `Date` can parse).
+ * Encodes back to UTC ISO 8601.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Schemas } from "effect-wechatpay"
+ *
+ * const date = Schema.decodeUnknownSync(Schemas.DateTimeRfc3339)("2015-05-20T13:29:35.120+08:00")
+ * // 2015-05-20T05:29:35.120Z
+ * ```
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const DateTimeRfc3339: Schema.Schema<Date, string> = Schema.transformOrFail(
+  Schema.String,
+  Schema.DateFromSelf,
+  {
+    strict: true,
+    decode: (text, _, ast) => {
+      const millis = parseRfc3339(text)
+      return millis === undefined
+        ? ParseResult.fail(new ParseResult.Type(ast, text, "Expected an RFC 3339 date-time"))
+        : ParseResult.succeed(new Date(millis))
+    },
+    encode: (date, _, ast) =>
+      Number.isNaN(date.getTime())
+        ? ParseResult.fail(new ParseResult.Type(ast, date, "Invalid Date"))
+        : ParseResult.succeed(date.toISOString())
+  }
+).annotations({ identifier: "DateTimeRfc3339" })
+
+const identifier = (options: {
+  readonly identifier: string
+  readonly pattern: RegExp
+  readonly max: number
+  readonly charset: string
+}) =>
+  Schema.String.pipe(
+    Schema.filter((s) =>
+      s.length === 0
+        ? "must not be empty"
+        : s.length > options.max
+        ? `must be at most ${options.max} characters (got ${s.length})`
+        : options.pattern.test(s)
+        ? true
+        : `may only contain ${options.charset}`
+    ),
+    Schema.annotations({ identifier: options.identifier })
+  )
+
+const urlSafe = "letters, digits, '_' and '-'"
+
+/**
+ * A Pay Score `openid` path parameter: 1–128 characters of `[A-Za-z0-9_-]`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const PayscoreOpenid = identifier({
+  identifier: "PayscoreOpenid",
+  pattern: /^[A-Za-z0-9_-]+$/,
+  max: 128,
+  charset: urlSafe
+})
+
+/**
+ * A Business Circle `openid` path parameter: 1–64 characters of `[A-Za-z0-9_-]`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const BusinessCircleOpenid = identifier({
+  identifier: "BusinessCircleOpenid",
+  pattern: /^[A-Za-z0-9_-]+$/,
+  max: 64,
+  charset: urlSafe
+})
+
+/**
+ * A Pay Score `authorization_code`: 1–32 characters of digits, letters and
+ * `_ - * |`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const AuthorizationCode = identifier({
+  identifier: "AuthorizationCode",
+  pattern: /^[A-Za-z0-9_\-*|]+$/,
+  max: 32,
+  charset: "letters, digits, '_', '-', '*' and '|'"
+})
+
+/**
+ * A Pay Score `service_id`: 1–32 characters of `[A-Za-z0-9_-]`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ServiceId = identifier({
+  identifier: "ServiceId",
+  pattern: /^[A-Za-z0-9_-]+$/,
+  max: 32,
+  charset: urlSafe
+})
+
+/**
+ * An `appid` (official account or mini program id): 1–32 characters of
+ * `[A-Za-z0-9_-]`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const AppId = identifier({
+  identifier: "AppId",
+  pattern: /^[A-Za-z0-9_-]+$/,
+  max: 32,
+  charset: urlSafe
+})
+
+/**
+ * A sub-merchant id (`sub_mchid`, partner mode): 1–32 digits.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const SubMchid = identifier({
+  identifier: "SubMchid",
+  pattern: /^[0-9]+$/,
+  max: 32,
+  charset: "digits"
+})
+
+/**
+ * An optional response field: absent (or, defensively, `null`) decodes to a
+ * missing key.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const optional = <S extends Schema.Schema.All>(schema: S) => Schema.optionalWith(schema, { nullable: true })

@@ -1,0 +1,105 @@
+/**
+ * Request and response schemas of the Pay Score authorization queries.
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+import { AppId, AuthorizationCode, DateTimeRfc3339, optional, PayscoreOpenid, ServiceId } from "./Common.js"
+
+/**
+ * The state of a user's Pay Score authorization: `AVAILABLE` (authorized),
+ * `UNAVAILABLE` (revoked), `UNBINDUSER` (never authorized or unbound).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const AuthorizationState = Schema.Literal("AVAILABLE", "UNAVAILABLE", "UNBINDUSER")
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type AuthorizationState = typeof AuthorizationState.Type
+
+/**
+ * Arguments of `GET /v3/payscore/permissions/openid/{openid}`, shaped like
+ * the seed SDK's `RequestConfig` (extra keys are ignored).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const GetPermissionsByOpenidRequest = Schema.Struct({
+  openid: PayscoreOpenid,
+  params: Schema.Struct({
+    service_id: ServiceId,
+    appid: AppId
+  })
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface GetPermissionsByOpenidRequest extends Schema.Schema.Type<typeof GetPermissionsByOpenidRequest> {}
+
+/**
+ * Arguments of `GET /v3/payscore/permissions/authorization-code/{authorization_code}`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const GetPermissionsByAuthorizationCodeRequest = Schema.Struct({
+  authorization_code: AuthorizationCode,
+  params: Schema.Struct({
+    service_id: ServiceId
+  })
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface GetPermissionsByAuthorizationCodeRequest
+  extends Schema.Schema.Type<typeof GetPermissionsByAuthorizationCodeRequest>
+{}
+
+/**
+ * A user's Pay Score authorization record, looked up by `openid`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export class PermissionsByOpenid extends Schema.Class<PermissionsByOpenid>("PermissionsByOpenid")({
+  service_id: Schema.String,
+  appid: Schema.String,
+  mchid: Schema.String,
+  authorization_state: AuthorizationState,
+  openid: optional(Schema.String),
+  authorization_code: optional(Schema.String),
+  cancel_authorization_time: optional(DateTimeRfc3339),
+  authorization_success_time: optional(DateTimeRfc3339),
+  user_risk_level: optional(Schema.Int),
+  risk_level_version: optional(Schema.Int)
+}) {}
+
+/**
+ * A user's Pay Score authorization record, looked up by `authorization_code`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export class PermissionsByAuthorizationCode
+  extends Schema.Class<PermissionsByAuthorizationCode>("PermissionsByAuthorizationCode")({
+    service_id: Schema.String,
+    appid: Schema.String,
+    mchid: Schema.String,
+    authorization_code: Schema.String,
+    authorization_state: AuthorizationState,
+    openid: optional(Schema.String),
+    notify_url: optional(Schema.String),
+    cancel_authorization_time: optional(DateTimeRfc3339),
+    authorization_success_time: optional(DateTimeRfc3339),
+    user_risk_level: optional(Schema.Int),
+    risk_level_version: optional(Schema.Int)
+  })
+{}

@@ -1,0 +1,564 @@
+/**
+ * The signed APIv3 pipeline: base URL, the one `send` path that signs, sends,
+ * verifies, decodes and maps failures, a generic `get` for endpoints this
+ * library does not cover yet, and configuration from the environment.
+ *
+ * @since 0.1.0
+ */
+import * as Headers from "@effect/platform/Headers"
+import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import {
+  BusinessError,
+  type BusinessErrorDetail,
+  DecodeError,
+  InvalidRequestError,
+  NetworkError,
+  SignatureError,
+  type WechatpayError
+} from "../errors/Errors.js"
+import { USER_AGENT } from "../internal/version.js"
+import { Signer } from "./Signer.js"
+import { Verifier } from "./Verifier.js"
+
+import { BaseUrl } from "../internal/references.js"
+
+export {
+  /**
+   * The backup APIv3 host (another city).
+   *
+   * @since 0.1.0
+   * @category constants
+   */
+  BACKUP_BASE_URL,
+  /**
+   * The base URL requests are sent to: a `Context.Reference` defaulting to
+   * `https://api.mch.weixin.qq.com`. Override it with
+   * `Layer.succeed(Wechatpay.BaseUrl, "http://127.0.0.1:8080")`.
+   *
+   * @since 0.1.0
+   * @category references
+   */
+  BaseUrl,
+  /**
+   * The primary APIv3 host.
+   *
+   * @since 0.1.0
+   * @category constants
+   */
+  PRIMARY_BASE_URL
+} from "../internal/references.js"
+
+export {
+  /**
+   * A layer providing `Signer`, `Verifier` (and `BaseUrl` when
+   * `WECHATPAY_BASE_URL` is set) from Effect `Config`.
+   *
+   * @since 0.1.0
+   * @category layers
+   */
+  layerConfig,
+  /**
+   * The `Config` read by `layerConfig`.
+   *
+   * @since 0.1.0
+   * @category config
+   */
+  WechatpayConfig
+} from "../internal/config.js"
+
+/**
+ * A verified, decoded response: the seed SDK's `{ data, status, headers }`
+ * plus WeChat Pay's `Request-ID`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WechatpayResponse<A> {
+  readonly data: A
+  readonly status: number
+  readonly headers: Headers.Headers
+  readonly requestId: string | undefined
+}
+
+/**
+ * What every request needs from the context.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Requirements = Signer | Verifier | HttpClient.HttpClient
+
+type Decoder<A> = (u: unknown) => Either.Either<A, ParseResult.ParseError>
+
+// ---------------------------------------------------------------------------
+// URL building
+// ---------------------------------------------------------------------------
+
+/**
+ * A tagged template for APIv3 paths that percent-encodes every interpolated
+ * value as one path segment (`/` in a value becomes `%2F`, so a value can
+ * never leave its segment).
+ *
+ * @example
+ * ```ts
+ * import { Wechatpay } from "effect-wechatpay"
+ *
+ * Wechatpay.path`/v3/payscore/permissions/openid/${"oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"}`
+ * // "/v3/payscore/permissions/openid/oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
+ * ```
+ *
+ * @since 0.1.0
+ * @category url
+ */
+export const path = (strings: TemplateStringsArray, ...values: ReadonlyArray<string>): string => {
+  let out = strings[0]!
+  for (let i = 0; i < values.length; i++) {
+    out += encodeSegment(values[i]!) + strings[i + 1]!
+  }
+  return out
+}
+
+const encodeSegment = (value: string): string => {
+  const encoded = encodeURIComponent(value)
+  // "." and ".." are the only segments encodeURIComponent leaves meaningful
+  return encoded === "." ? "%2E" : encoded === ".." ? "%2E%2E" : encoded
+}
+
+/**
+ * Query parameters: pairs in the order they go out; `undefined` values are
+ * left out.
+ *
+ * @since 0.1.0
+ * @category url
+ */
+export type QueryInput =
+  | ReadonlyArray<readonly [string, string | number | undefined]>
+  | Readonly<Record<string, string | number | undefined>>
+
+/**
+ * Formats query parameters as `?a=1&b=2` (or `""` when there are none),
+ * percent-encoding names and values, in the given order, leaving out
+ * `undefined` values.
+ *
+ * @since 0.1.0
+ * @category url
+ */
+export const query = (params: QueryInput | undefined): string => {
+  if (params === undefined) return ""
+  const entries = Array.isArray(params)
+    ? params as ReadonlyArray<readonly [string, string | number | undefined]>
+    : Object.entries(params)
+  let out = ""
+  for (const [name, value] of entries) {
+    if (value === undefined) continue
+    out += `${out === "" ? "?" : "&"}${encodeURIComponent(name)}=${encodeURIComponent(value)}`
+  }
+  return out
+}
+
+// ---------------------------------------------------------------------------
+// The pipeline
+// ---------------------------------------------------------------------------
+
+const propagationOff = new WeakMap<HttpClient.HttpClient, HttpClient.HttpClient>()
+
+const prepareClient = (client: HttpClient.HttpClient): HttpClient.HttpClient => {
+  let prepared = propagationOff.get(client)
+  if (prepared === undefined) {
+    prepared = HttpClient.withTracerPropagation(client, false)
+    propagationOff.set(client, prepared)
+  }
+  return prepared
+}
+
+const joinUrl = (base: string, canonical: string): string =>
+  (base.endsWith("/") ? base.slice(0, -1) : base) + canonical
+
+const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+
+const optionalString = (u: unknown): string | undefined => (typeof u === "string" ? u : undefined)
+
+const BODY_EXCERPT = 256
+
+const businessError = (
+  status: number,
+  text: string,
+  verified: boolean,
+  canonical: string,
+  requestId: string | undefined
+): BusinessError => {
+  let parsed: unknown = undefined
+  try {
+    parsed = text.length > 0 ? JSON.parse(text) : undefined
+  } catch {
+    // not JSON: keep an excerpt below
+  }
+  if (isRecord(parsed) && typeof parsed.code === "string") {
+    let detail: BusinessErrorDetail | undefined = undefined
+    if (isRecord(parsed.detail)) {
+      const d = parsed.detail
+      const field = optionalString(d.field), issue = optionalString(d.issue), location = optionalString(d.location)
+      detail = {
+        ...(field !== undefined ? { field } : {}),
+        ...("value" in d ? { value: d.value } : {}),
+        ...(issue !== undefined ? { issue } : {}),
+        ...(location !== undefined ? { location } : {})
+      }
+    }
+    const serverMessage = optionalString(parsed.message)
+    return new BusinessError({
+      status,
+      code: parsed.code,
+      ...(serverMessage !== undefined ? { serverMessage } : {}),
+      ...(detail !== undefined ? { detail } : {}),
+      verified,
+      method: "GET",
+      path: canonical,
+      ...(requestId !== undefined ? { requestId } : {})
+    })
+  }
+  return new BusinessError({
+    status,
+    body: text.length > BODY_EXCERPT ? text.slice(0, BODY_EXCERPT) + "…" : text,
+    verified,
+    method: "GET",
+    path: canonical,
+    ...(requestId !== undefined ? { requestId } : {})
+  })
+}
+
+const withContext = (
+  error: SignatureError,
+  status: number,
+  canonical: string,
+  requestId: string | undefined
+): SignatureError =>
+  new SignatureError({
+    reason: error.reason,
+    description: error.description,
+    ...(error.serial !== undefined ? { serial: error.serial } : {}),
+    ...(error.cause !== undefined ? { cause: error.cause } : {}),
+    status,
+    path: canonical,
+    ...(requestId !== undefined ? { requestId } : {})
+  })
+
+const decodeBody = <A>(
+  decode: Decoder<A>,
+  response: HttpClientResponse.HttpClientResponse,
+  headers: Headers.Headers,
+  text: string,
+  canonical: string,
+  requestId: string | undefined
+): Effect.Effect<WechatpayResponse<A>, DecodeError> => {
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (cause) {
+    return Effect.fail(
+      new DecodeError({
+        method: "GET",
+        path: canonical,
+        status: response.status,
+        description: text.length === 0 ? "empty body" : "body is not JSON",
+        ...(requestId !== undefined ? { requestId } : {}),
+        cause
+      })
+    )
+  }
+  const result = decode(json)
+  if (Either.isLeft(result)) {
+    return Effect.fail(
+      new DecodeError({
+        method: "GET",
+        path: canonical,
+        status: response.status,
+        description: ParseResult.TreeFormatter.formatErrorSync(result.left),
+        ...(requestId !== undefined ? { requestId } : {})
+      })
+    )
+  }
+  return Effect.succeed({ data: result.right, status: response.status, headers, requestId })
+}
+
+const handleResponse = <A>(
+  decode: Decoder<A>,
+  verifier: Verifier["Type"],
+  canonical: string,
+  response: HttpClientResponse.HttpClientResponse,
+  text: string,
+  receivedAt: number
+): Effect.Effect<WechatpayResponse<A>, SignatureError | BusinessError | DecodeError> => {
+  const headers = response.headers
+  const status = response.status
+  const requestId = headers["request-id"]
+  const serial = headers["wechatpay-serial"]
+  const timestamp = headers["wechatpay-timestamp"]
+  const nonce = headers["wechatpay-nonce"]
+  const signature = headers["wechatpay-signature"]
+  const ok = status >= 200 && status < 300
+  if (serial === undefined || timestamp === undefined || nonce === undefined || signature === undefined) {
+    if (!ok) return Effect.fail(businessError(status, text, false, canonical, requestId))
+    const missing = [
+      serial === undefined ? "Wechatpay-Serial" : undefined,
+      timestamp === undefined ? "Wechatpay-Timestamp" : undefined,
+      nonce === undefined ? "Wechatpay-Nonce" : undefined,
+      signature === undefined ? "Wechatpay-Signature" : undefined
+    ].filter((h) => h !== undefined)
+    return Effect.fail(
+      new SignatureError({
+        reason: "MissingHeaders",
+        description: `a ${status} response without ${missing.join(", ")}: refusing an unsigned answer`,
+        status,
+        path: canonical,
+        ...(requestId !== undefined ? { requestId } : {})
+      })
+    )
+  }
+  return Effect.matchEffect(
+    verifier.verify({
+      serial,
+      timestamp,
+      nonce,
+      signature,
+      signatureType: headers["wechatpay-signature-type"],
+      body: text,
+      receivedAt
+    }),
+    {
+      onFailure: (error) => Effect.fail(withContext(error, status, canonical, requestId)),
+      onSuccess: (): Effect.Effect<WechatpayResponse<A>, SignatureError | BusinessError | DecodeError> =>
+        ok
+          ? decodeBody(decode, response, headers, text, canonical, requestId)
+          : Effect.fail(businessError(status, text, true, canonical, requestId))
+    }
+  )
+}
+
+const networkError = (canonical: string) => (error: HttpClientError.HttpClientError): NetworkError =>
+  new NetworkError({
+    reason: error._tag === "RequestError" && error.reason === "InvalidUrl" ? "InvalidUrl" : "Transport",
+    method: "GET",
+    path: canonical,
+    description: error._tag === "RequestError"
+      ? error.reason === "InvalidUrl"
+        ? "the base URL does not form a valid URL"
+        : `request failed${error.cause instanceof Error ? `: ${error.cause.message}` : ""}`
+      : `reading the response failed${error.cause instanceof Error ? `: ${error.cause.message}` : ""}`,
+    ...(error._tag === "ResponseError" && error.response.headers["request-id"] !== undefined
+      ? { requestId: error.response.headers["request-id"] }
+      : {}),
+    ...(error.cause !== undefined ? { cause: error.cause } : {})
+  })
+
+/**
+ * Sends one signed GET for a canonical `path?query` (already encoded) and
+ * returns the verified, decoded response. This is the single pipeline every
+ * query goes through:
+ *
+ * 1. sign `GET\n{canonical}\n{timestamp}\n{nonce}\n\n` (fresh on every run);
+ * 2. send it with `Accept`, `User-Agent`, `Authorization` and
+ *    `Wechatpay-Serial` (no trace-propagation headers);
+ * 3. read the raw body once and verify it (2xx must be signed; non-2xx are
+ *    verified when signed);
+ * 4. decode 2xx bodies with `decode`, map non-2xx to `BusinessError`.
+ *
+ * @since 0.1.0
+ * @category pipeline
+ */
+export const send = <A>(
+  canonical: string,
+  decode: Decoder<A>
+): Effect.Effect<WechatpayResponse<A>, WechatpayError, Requirements> =>
+  Effect.contextWithEffect((context: Context.Context<Requirements>) => {
+    const signer = Context.get(context, Signer)
+    const verifier = Context.get(context, Verifier)
+    const client = prepareClient(Context.get(context, HttpClient.HttpClient))
+    const url = joinUrl(Context.get(context, BaseUrl), canonical)
+    const toNetworkError = networkError(canonical)
+    return Effect.flatMap(signer.authorize("GET", canonical, ""), (authorization) =>
+      Effect.flatMap(
+        Effect.mapError(
+          Effect.flatMap(
+            client.execute(HttpClientRequest.get(url, {
+              headers: {
+                accept: "application/json",
+                "user-agent": USER_AGENT,
+                authorization,
+                "wechatpay-serial": verifier.preferredSerial
+              }
+            })),
+            (response) => Effect.map(response.text, (text) => [response, text] as const)
+          ),
+          toNetworkError
+        ),
+        ([response, text]) =>
+          Effect.clockWith((clock) =>
+            handleResponse(decode, verifier, canonical, response, text, clock.unsafeCurrentTimeMillis())
+          )
+      ))
+  })
+
+// ---------------------------------------------------------------------------
+// Endpoints
+// ---------------------------------------------------------------------------
+
+const decoders = new WeakMap<Schema.Schema.Any, Decoder<any>>()
+
+/**
+ * The compiled decoder of a response schema, built once per schema and
+ * cached.
+ *
+ * @since 0.1.0
+ * @category pipeline
+ */
+export const decoderFor = <A, I>(schema: Schema.Schema<A, I, never>): Decoder<A> => {
+  let decoder = decoders.get(schema)
+  if (decoder === undefined) {
+    decoder = Schema.decodeUnknownEither(schema)
+    decoders.set(schema, decoder)
+  }
+  return decoder
+}
+
+const invalidRequest = (operation: string, error: ParseResult.ParseError): InvalidRequestError => {
+  const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
+  return new InvalidRequestError({
+    operation,
+    field: issue === undefined || issue.path.length === 0 ? "input" : issue.path.map(String).join("."),
+    description: issue?.message ?? "invalid input"
+  })
+}
+
+/**
+ * Defines a signed GET endpoint from a request schema (validated before
+ * anything is sent), a function from the validated request to the canonical
+ * `path?query`, and a response schema. The result is an `Effect.fn` whose
+ * span is named `name`. This is how every query of this library is made, and
+ * how to add one:
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Wechatpay } from "effect-wechatpay"
+ *
+ * const getMerchantConfig = Wechatpay.endpoint({
+ *   name: "Payscore.getServiceAccount",
+ *   request: Schema.Struct({ service_id: Schema.NonEmptyString, appid: Schema.NonEmptyString }),
+ *   url: ({ service_id, appid }) =>
+ *     Wechatpay.path`/v3/payscore/merchant-bill/${service_id}` + Wechatpay.query([["appid", appid]]),
+ *   response: Schema.Struct({ service_id: Schema.String })
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category pipeline
+ */
+export const endpoint = <RA, RI, A, AI>(options: {
+  readonly name: string
+  readonly request: Schema.Schema<RA, RI, never>
+  readonly url: (request: RA) => string
+  readonly response: Schema.Schema<A, AI, never>
+}): (input: RI) => Effect.Effect<WechatpayResponse<A>, WechatpayError, Requirements> => {
+  const validate = Schema.decodeUnknownEither(options.request)
+  const decode = decoderFor(options.response)
+  const name = options.name
+  return Effect.fn(name)((input: RI) => {
+    const request = validate(input)
+    return Either.isLeft(request)
+      ? Effect.fail(invalidRequest(name, request.left))
+      : send(options.url(request.right), decode)
+  })
+}
+
+const API_PATH = /^\/v3(?:\/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})+)+$/
+const QUERY_NAME = /^[A-Za-z0-9_.\-]+$/
+
+const checkPath = (p: string): string | undefined => {
+  if (typeof p !== "string" || !API_PATH.test(p)) {
+    return "must be an encoded APIv3 path such as /v3/certificates (no query, fragment, spaces or empty segments)"
+  }
+  if (p.split("/").some((s) => s === "." || s === "..")) return "must not contain '.' or '..' segments"
+  return undefined
+}
+
+/**
+ * Sends a signed GET to any APIv3 path and decodes the verified response
+ * with `schema`: for endpoints this library does not wrap yet. Path segments
+ * must already be encoded (use {@link path}); `query` goes out in the given
+ * order, `undefined` values left out.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Wechatpay } from "effect-wechatpay"
+ *
+ * const Certificates = Schema.Struct({
+ *   data: Schema.Array(Schema.Struct({ serial_no: Schema.String, expire_time: Schema.String }))
+ * })
+ *
+ * const program = Wechatpay.get("/v3/certificates", { schema: Certificates }).pipe(
+ *   Effect.map(({ data }) => data.data.map((c) => c.serial_no))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category requests
+ */
+export const get: <A, I>(
+  path: string,
+  options: { readonly query?: QueryInput | undefined; readonly schema: Schema.Schema<A, I, never> }
+) => Effect.Effect<WechatpayResponse<A>, WechatpayError, Requirements> = Effect.fn("Wechatpay.get")(
+  <A, I>(
+    p: string,
+    options: { readonly query?: QueryInput | undefined; readonly schema: Schema.Schema<A, I, never> }
+  ) => {
+    const problem = checkPath(p)
+    if (problem !== undefined) {
+      return Effect.fail(new InvalidRequestError({ operation: "Wechatpay.get", field: "path", description: problem }))
+    }
+    const entries = options.query === undefined
+      ? []
+      : Array.isArray(options.query)
+      ? options.query as ReadonlyArray<readonly [string, unknown]>
+      : Object.entries(options.query)
+    for (const [name, value] of entries) {
+      if (typeof name !== "string" || !QUERY_NAME.test(name)) {
+        return Effect.fail(
+          new InvalidRequestError({
+            operation: "Wechatpay.get",
+            field: "query",
+            description: "parameter names may only contain letters, digits, '_', '.' and '-'"
+          })
+        )
+      }
+      if (value !== undefined && typeof value !== "string" && typeof value !== "number") {
+        return Effect.fail(
+          new InvalidRequestError({
+            operation: "Wechatpay.get",
+            field: `query.${name}`,
+            description: "must be a string, a number or undefined"
+          })
+        )
+      }
+    }
+    return send(p + query(options.query), decoderFor(options.schema))
+  }
+)
+
+/**
+ * Keeps only the decoded body of a response effect.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const data = <A, E, R>(self: Effect.Effect<WechatpayResponse<A>, E, R>): Effect.Effect<A, E, R> =>
+  Effect.map(self, (response) => response.data)
