@@ -71,6 +71,19 @@ export const parsePrivateKey = (pem: string): crypto.KeyObject | InvalidKeyError
       description: `expected an RSA key, got ${key.asymmetricKeyType ?? "an unknown key type"}`
     })
   }
+  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0
+  if (bits < 2048) {
+    return new InvalidKeyError({ key: "PrivateKey", description: `expected an RSA key of at least 2048 bits, got ${bits}` })
+  }
+  // A PEM can parse and still be damaged: prove the key signs verifiably once.
+  try {
+    const probe = Buffer.from("effect-wechatpay key check")
+    if (!crypto.verify("sha256", probe, crypto.createPublicKey(key), crypto.sign("sha256", probe, key))) {
+      return new InvalidKeyError({ key: "PrivateKey", description: "the key is damaged: its signatures do not verify" })
+    }
+  } catch (cause) {
+    return new InvalidKeyError({ key: "PrivateKey", description: `the key is damaged${describe(cause)}` })
+  }
   return key
 }
 
