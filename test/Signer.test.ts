@@ -63,7 +63,10 @@ describe("Signer", () => {
 
   it.effect("an unreadable key fails the layer with InvalidKeyError that never echoes the key", () =>
     Effect.gen(function*() {
-      const corrupt = merchant.privateKeyPem.replace(/[A-Za-z]{40}/, "A".repeat(40))
+      // a key that still parses but is damaged: one byte of the modulus flipped
+      const der = Buffer.from(merchant.privateKey.export({ type: "pkcs8", format: "der" }))
+      der[100] = der[100]! ^ 0xff
+      const corrupt = crypto.createPrivateKey({ key: der, format: "der", type: "pkcs8" }).export({ type: "pkcs8", format: "pem" }).toString()
       const cases = [
         "not a key at all",
         corrupt,

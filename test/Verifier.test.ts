@@ -73,7 +73,7 @@ describe("Verifier", () => {
 
   it.effect("an unknown serial is UnknownSerial", () =>
     Effect.gen(function*() {
-      const error = yield* Effect.flip(Effect.flatMap(ring, (v) => v.verify(signed(publicKeyPlatform, "PUB_KEY_ID_NOPE", "{}"))))
+      const error = yield* Effect.flatMap(ring, (v) => Effect.flip(v.verify(signed(publicKeyPlatform, "PUB_KEY_ID_NOPE", "{}"))))
       assert.strictEqual(error.reason, "UnknownSerial")
       assert.strictEqual(error.serial, "PUB_KEY_ID_NOPE")
     }))
@@ -91,7 +91,8 @@ describe("Verifier", () => {
   it.effect("the WECHATPAY/SIGNTEST/ probe and non-Base64 signatures are MalformedSignature, not a crash", () =>
     Effect.gen(function*() {
       const base = signed(publicKeyPlatform, PUB_KEY_ID, "{}")
-      const probe = yield* Effect.flip(Effect.flatMap(ring, (v) => v.verify({ ...base, signature: "WECHATPAY/SIGNTEST/" + base.signature.slice(0, 40) })))
+      const probe = yield* Effect.flatMap(ring, (v) =>
+        Effect.flip(v.verify({ ...base, signature: "WECHATPAY/SIGNTEST/" + base.signature.slice(0, 40) })))
       assert.strictEqual(probe.reason, "MalformedSignature")
       assert.include(probe.message, "probe")
       for (const signature of ["", "***", "abc", base.signature + "!", base.signature.slice(1)]) {

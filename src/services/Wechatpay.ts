@@ -126,8 +126,19 @@ export const path = (strings: TemplateStringsArray, ...values: ReadonlyArray<str
   return out
 }
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g
+
+/** encodeURIComponent, with lone surrogates (which it throws on) replaced by U+FFFD. */
+const encode = (value: string | number): string => {
+  try {
+    return encodeURIComponent(value)
+  } catch {
+    return encodeURIComponent(String(value).replace(LONE_SURROGATE, "\uFFFD"))
+  }
+}
+
 const encodeSegment = (value: string): string => {
-  const encoded = encodeURIComponent(value)
+  const encoded = encode(value)
   // "." and ".." are the only segments encodeURIComponent leaves meaningful
   return encoded === "." ? "%2E" : encoded === ".." ? "%2E%2E" : encoded
 }
@@ -159,7 +170,7 @@ export const query = (params: QueryInput | undefined): string => {
   let out = ""
   for (const [name, value] of entries) {
     if (value === undefined) continue
-    out += `${out === "" ? "?" : "&"}${encodeURIComponent(name)}=${encodeURIComponent(value)}`
+    out += `${out === "" ? "?" : "&"}${encode(name)}=${encode(value)}`
   }
   return out
 }

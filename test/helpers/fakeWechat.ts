@@ -50,6 +50,7 @@ let requestCounter = 0
  */
 export const makeFakeWechat = (platform: Platform, respond: (request: RecordedRequest) => Reply) => {
   const requests: Array<RecordedRequest> = []
+  const responseHeaders: Array<Readonly<Record<string, string>>> = []
   const client = HttpClient.make((request, url) =>
     Effect.clockWith((clock) => {
       const recorded: RecordedRequest = {
@@ -87,6 +88,7 @@ export const makeFakeWechat = (platform: Platform, respond: (request: RecordedRe
         headers["wechatpay-signature"] = options.signature ??
           rsaSign(platform.privateKey, `${timestamp}\n${nonce}\n${options.signedBody ?? body}\n`)
       }
+      responseHeaders.push(headers)
       return Effect.succeed(
         HttpClientResponse.fromWeb(request, new Response(status === 204 ? null : body, { status, headers }))
       )
@@ -94,6 +96,7 @@ export const makeFakeWechat = (platform: Platform, respond: (request: RecordedRe
   )
   return {
     requests,
+    responseHeaders,
     layer: Layer.succeed(HttpClient.HttpClient, client)
   }
 }

@@ -21,6 +21,7 @@ export const makeWorld = () => {
     const wechat = makeFakeWechat({ serial: PUB_KEY_ID, privateKey: platform.privateKey }, respond)
     return {
       requests: wechat.requests,
+      responseHeaders: wechat.responseHeaders,
       layer: Layer.mergeAll(SignerLive, VerifierLive, wechat.layer)
     }
   }

@@ -1,0 +1,111 @@
+import { assert, describe, it, layer } from "@effect/vitest"
+import { ConfigProvider, Effect, Layer } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { Payscore, Signer, Verifier, Wechatpay } from "../src/index.js"
+import { makeFakeWechat } from "./helpers/fakeWechat.js"
+import { generateRsa, selfSignedCertificate, verifyAuthorization } from "./helpers/keys.js"
+import { APPID, MCHID, MERCHANT_SERIAL, OPENID, PUB_KEY_ID, SERVICE_ID } from "./helpers/world.js"
+
+const merchant = generateRsa()
+const platform = generateRsa()
+const certificatePlatform = generateRsa()
+const certificate = selfSignedCertificate(certificatePlatform, "7B1C")
+
+const base: Record<string, string> = {
+  WECHATPAY_MCHID: MCHID,
+  WECHATPAY_SERIAL_NO: MERCHANT_SERIAL,
+  WECHATPAY_PRIVATE_KEY: merchant.privateKeyPem,
+  WECHATPAY_PUBLIC_KEY_ID: PUB_KEY_ID,
+  WECHATPAY_PUBLIC_KEY: platform.publicKeyPem
+}
+
+const withEnv = (env: Record<string, string>) =>
+  Wechatpay.layerConfig().pipe(Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))))
+
+const buildError = (env: Record<string, string>) =>
+  Effect.flip(Effect.scoped(Layer.build(withEnv(env))))
+
+describe("Wechatpay.layerConfig", () => {
+  layer(withEnv({ ...base, WECHATPAY_BASE_URL: "http://127.0.0.1:8443/" }))("from inline PEM text", (it) => {
+    it.effect("builds a Signer and Verifier and points BaseUrl at WECHATPAY_BASE_URL", () =>
+      Effect.gen(function*() {
+        const signer = yield* Signer.Signer
+        const verifier = yield* Verifier.Verifier
+        assert.strictEqual(signer.mchid, MCHID)
+        assert.strictEqual(signer.serialNo, MERCHANT_SERIAL)
+        assert.strictEqual(verifier.preferredSerial, PUB_KEY_ID)
+        assert.strictEqual(yield* Wechatpay.BaseUrl, "http://127.0.0.1:8443")
+        const wechat = makeFakeWechat({ serial: PUB_KEY_ID, privateKey: platform.privateKey }, () => ({
+          body: { service_id: SERVICE_ID, appid: APPID, mchid: MCHID, authorization_state: "AVAILABLE" }
+        }))
+        yield* Payscore.getPermissionsByOpenid({ openid: OPENID, params: { service_id: SERVICE_ID, appid: APPID } }).pipe(
+          Effect.provide(wechat.layer)
+        )
+        const sent = wechat.requests[0]!
+        assert.isTrue(sent.url.startsWith("http://127.0.0.1:8443/v3/payscore/"))
+        assert.isTrue(verifyAuthorization(merchant.publicKey, sent.headers["authorization"]!, "GET", sent.pathAndQuery))
+      }))
+  })
+
+  it.effect("reads the private key, public key and certificates from files", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "wxpay-config-"))
+      try {
+        fs.writeFileSync(path.join(dir, "apiclient_key.pem"), merchant.privateKeyPem)
+        fs.writeFileSync(path.join(dir, "pub_key.pem"), platform.publicKeyPem)
+        fs.mkdirSync(path.join(dir, "certs"))
+        fs.writeFileSync(path.join(dir, "certs", "wechatpay_7B1C.pem"), certificate)
+        fs.writeFileSync(path.join(dir, "certs", "README.txt"), "ignored")
+        const env = {
+          WECHATPAY_MCHID: MCHID,
+          WECHATPAY_SERIAL_NO: MERCHANT_SERIAL,
+          WECHATPAY_PRIVATE_KEY_FILE: path.join(dir, "apiclient_key.pem"),
+          WECHATPAY_PUBLIC_KEY_ID: PUB_KEY_ID,
+          WECHATPAY_PUBLIC_KEY_FILE: path.join(dir, "pub_key.pem"),
+          WECHATPAY_PLATFORM_CERTIFICATES_DIR: path.join(dir, "certs")
+        }
+        const verifier = yield* Effect.provide(Verifier.Verifier, withEnv(env))
+        assert.deepStrictEqual([...verifier.serials()].sort(), ["7B1C", PUB_KEY_ID].sort())
+        const signer = yield* Effect.provide(Signer.Signer, withEnv(env))
+        assert.strictEqual(signer.mchid, MCHID)
+        // missing file → InvalidKeyError naming the variable and path, not content
+        const error = yield* buildError({ ...env, WECHATPAY_PRIVATE_KEY_FILE: path.join(dir, "missing.pem") })
+        assert.strictEqual(error._tag, "InvalidKeyError")
+        assert.include(error.message, "WECHATPAY_PRIVATE_KEY_FILE")
+        assert.include(error.message, "ENOENT")
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true })
+      }
+    }))
+
+  it.effect("certificates only (no public key) is a valid configuration", () =>
+    Effect.gen(function*() {
+      const { WECHATPAY_PUBLIC_KEY_ID: _, WECHATPAY_PUBLIC_KEY: __, ...rest } = base
+      const verifier = yield* Effect.provide(Verifier.Verifier, withEnv({ ...rest, WECHATPAY_PLATFORM_CERTIFICATES: certificate }))
+      assert.strictEqual(verifier.preferredSerial, "7B1C")
+    }))
+
+  it.effect("missing or conflicting settings are ConfigErrors; a bad key is an InvalidKeyError without its text", () =>
+    Effect.gen(function*() {
+      const { WECHATPAY_MCHID: _m, ...noMchid } = base
+      const missingMchid = yield* buildError(noMchid)
+      assert.strictEqual(missingMchid._tag, "ConfigError")
+      assert.include(String(missingMchid), "WECHATPAY_MCHID")
+      const { WECHATPAY_PRIVATE_KEY: _k, ...noKey } = base
+      const missingKey = yield* buildError(noKey)
+      assert.include(String(missingKey), "WECHATPAY_PRIVATE_KEY")
+      const both = yield* buildError({ ...base, WECHATPAY_PRIVATE_KEY_FILE: "/tmp/x.pem" })
+      assert.include(String(both), "not both")
+      const { WECHATPAY_PUBLIC_KEY: _p, ...idOnly } = base
+      assert.include(String(yield* buildError(idOnly)), "go together")
+      const { WECHATPAY_PUBLIC_KEY: _q, WECHATPAY_PUBLIC_KEY_ID: _r, ...noVerifier } = base
+      assert.include(String(yield* buildError(noVerifier)), "WECHATPAY_PLATFORM_CERTIFICATES")
+      const badKey = yield* buildError({ ...base, WECHATPAY_PRIVATE_KEY: "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----" })
+      assert.strictEqual(badKey._tag, "InvalidKeyError")
+      assert.notInclude(JSON.stringify(badKey) + String(badKey), "AAAA")
+      const badUrl = yield* buildError({ ...base, WECHATPAY_BASE_URL: "not a url" })
+      assert.include(String(badUrl), "WECHATPAY_BASE_URL")
+    }))
+})
