@@ -101,12 +101,38 @@ describe("path parameters can never leave their segment", () => {
     { fastCheck: { numRuns: 200 } }
   )
 
-  it.prop("Wechatpay.path: any text decodes back from exactly one segment", [FastCheck.string({ unit: "grapheme" })], ([text]) => {
+  it.prop("Wechatpay.path: any text but '.' and '..' decodes back from exactly one segment", [FastCheck.string({ unit: "grapheme" })], ([text]) => {
+    if (text === "." || text === "..") return
     const url = new URL("https://api.mch.weixin.qq.com" + Wechatpay.path`/v3/a/${text}/b`)
     const segments = url.pathname.split("/")
     assert.strictEqual(segments.length, 5)
     assert.strictEqual(segments[4], "b")
     assert.strictEqual(decodeURIComponent(segments[3]!), text)
+  })
+
+  it.effect("'.' and '..' segments (plain or percent-encoded) are refused before sending, also by endpoints", () => {
+    const { requests, layer } = world.fake(() => ({ body: {} }))
+    const lax = Wechatpay.endpoint({
+      name: "Test.lax",
+      request: Schema.String,
+      url: (segment) => Wechatpay.path`/v3/things/${segment}`,
+      response: Schema.Unknown
+    })
+    return Effect.gen(function*() {
+      for (const segment of [".", ".."]) {
+        const viaGet = yield* Effect.flip(Wechatpay.get(Wechatpay.path`/v3/a/${segment}/b`, { schema: Schema.Unknown }))
+        assert.strictEqual(viaGet._tag === "InvalidRequestError" && viaGet.field, "path")
+        const viaEndpoint = yield* Effect.flip(lax(segment))
+        assert.strictEqual(viaEndpoint._tag === "InvalidRequestError" && viaEndpoint.field, "path")
+      }
+      for (const path of ["/v3/a/%2e/b", "/v3/a/%2E%2e", "/v3/a/.%2E/b"]) {
+        const error = yield* Effect.flip(Wechatpay.get(path, { schema: Schema.Unknown }))
+        assert.strictEqual(error._tag === "InvalidRequestError" && error.field, "path", path)
+      }
+      yield* lax("a.b")
+      assert.strictEqual(requests.length, 1)
+      assert.strictEqual(requests[0]!.pathAndQuery, "/v3/things/a.b")
+    }).pipe(Effect.provide(layer))
   })
 
   it("Wechatpay.path and query do not throw on lone surrogates", () => {

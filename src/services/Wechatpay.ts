@@ -139,8 +139,26 @@ const encode = (value: string | number): string => {
 
 const encodeSegment = (value: string): string => {
   const encoded = encode(value)
-  // "." and ".." are the only segments encodeURIComponent leaves meaningful
+  // URL parsers treat "%2E" like ".", so "." and ".." cannot be sent as a segment
+  // at all; they are encoded visibly here and refused before sending.
   return encoded === "." ? "%2E" : encoded === ".." ? "%2E%2E" : encoded
+}
+
+const DOT_SEGMENT = "must not contain '.' or '..' segments (also percent-encoded): URL parsers would rewrite the path"
+
+/**
+ * Whether a path has a `.` or `..` segment, plain or percent-encoded, which
+ * every URL parser collapses (the signed path would differ from the sent
+ * one). A fast no-op for paths without a dot.
+ */
+const hasDotSegment = (p: string): boolean => {
+  if (!p.includes(".") && !/%2e/i.test(p)) return false
+  const q = p.indexOf("?")
+  for (const segment of (q === -1 ? p : p.slice(0, q)).split("/")) {
+    const decoded = segment.replace(/%2e/gi, ".")
+    if (decoded === "." || decoded === "..") return true
+  }
+  return false
 }
 
 /**
@@ -484,9 +502,11 @@ export const endpoint = <RA, RI, A, AI>(options: {
   const name = options.name
   return Effect.fn(name)((input: RI) => {
     const request = validate(input)
-    return Either.isLeft(request)
-      ? Effect.fail(invalidRequest(name, request.left))
-      : send(options.url(request.right), decode)
+    if (Either.isLeft(request)) return Effect.fail(invalidRequest(name, request.left))
+    const url = options.url(request.right)
+    return hasDotSegment(url)
+      ? Effect.fail(new InvalidRequestError({ operation: name, field: "path", description: DOT_SEGMENT }))
+      : send(url, decode)
   })
 }
 
@@ -497,7 +517,7 @@ const checkPath = (p: string): string | undefined => {
   if (typeof p !== "string" || !API_PATH.test(p)) {
     return "must be an encoded APIv3 path such as /v3/certificates (no query, fragment, spaces or empty segments)"
   }
-  if (p.split("/").some((s) => s === "." || s === "..")) return "must not contain '.' or '..' segments"
+  if (hasDotSegment(p)) return DOT_SEGMENT
   return undefined
 }
 
