@@ -1,0 +1,524 @@
+/**
+ * A local WeChat Pay for tests, demos and non-Effect clients: real HTTP on
+ * loopback, real signatures both ways, WeChat's error bodies, seedable
+ * records and faults on demand.
+ *
+ * @since 0.1.0
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpServer from "@effect/platform/HttpServer"
+import type { ServeError } from "@effect/platform/HttpServerError"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as crypto from "node:crypto"
+import * as fs from "node:fs/promises"
+import { createServer } from "node:http"
+import { promisify } from "node:util"
+import type { InvalidKeyError } from "../errors/Errors.js"
+import * as X509 from "../internal/x509.js"
+import * as Signer from "../services/Signer.js"
+import * as Verifier from "../services/Verifier.js"
+import { BaseUrl } from "../internal/references.js"
+import * as Engine from "./engine.js"
+
+// ---------------------------------------------------------------------------
+// Seed data
+// ---------------------------------------------------------------------------
+
+const Rfc3339String = Schema.String.pipe(
+  Schema.filter((s) => Engine.isRfc3339(s) || "must be an RFC 3339 date-time such as 2024-05-20T13:29:35+08:00")
+)
+const Ident = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_-]{1,32}$/))
+const Openid = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_-]{1,128}$/))
+
+/**
+ * A Pay Score authorization record in the sandbox store.
+ * `authorization_code` defaults to a generated one; `authorization_state` to
+ * `AVAILABLE`.
+ *
+ * @since 0.1.0
+ * @category seed
+ */
+export const PayscoreSeed = Schema.Struct({
+  service_id: Ident,
+  appid: Ident,
+  openid: Openid,
+  authorization_code: Schema.optional(Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_\-*|]{1,32}$/))),
+  authorization_state: Schema.optional(Schema.Literal("AVAILABLE", "UNAVAILABLE", "UNBINDUSER")),
+  authorization_success_time: Schema.optional(Rfc3339String),
+  cancel_authorization_time: Schema.optional(Rfc3339String),
+  notify_url: Schema.optional(Schema.String),
+  user_risk_level: Schema.optional(Schema.Int),
+  risk_level_version: Schema.optional(Schema.Int)
+})
+
+/**
+ * @since 0.1.0
+ * @category seed
+ */
+export type PayscoreSeed = typeof PayscoreSeed.Type
+
+/**
+ * A Business Circle member-points authorization in the sandbox store. Users
+ * without one answer `UNAUTHORIZED`, as WeChat Pay does.
+ *
+ * @since 0.1.0
+ * @category seed
+ */
+export const BusinessCircleSeed = Schema.Struct({
+  appid: Ident,
+  openid: Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_-]{1,64}$/)),
+  sub_mchid: Schema.optional(Schema.String.pipe(Schema.pattern(/^[0-9]{1,32}$/))),
+  authorize_state: Schema.Literal("UNAUTHORIZED", "AUTHORIZED", "DEAUTHORIZED"),
+  authorize_time: Schema.optional(Rfc3339String),
+  deauthorize_time: Schema.optional(Rfc3339String)
+})
+
+/**
+ * @since 0.1.0
+ * @category seed
+ */
+export type BusinessCircleSeed = typeof BusinessCircleSeed.Type
+
+/**
+ * The shape of a seed file: `{ "payscore": [...], "businessCircle": [...] }`.
+ *
+ * @since 0.1.0
+ * @category seed
+ */
+export const SeedData = Schema.Struct({
+  payscore: Schema.optionalWith(Schema.Array(PayscoreSeed), { default: () => [] }),
+  businessCircle: Schema.optionalWith(Schema.Array(BusinessCircleSeed), { default: () => [] })
+})
+
+/**
+ * @since 0.1.0
+ * @category seed
+ */
+export type SeedData = typeof SeedData.Encoded
+
+/**
+ * A seed file could not be read or does not match {@link SeedData}.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SeedError extends Schema.TaggedError<SeedError>()("SeedError", {
+  file: Schema.String,
+  description: Schema.String
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `seed file ${this.file}: ${this.description}`
+  }
+}
+
+const decodeSeed = Schema.decodeUnknownEither(SeedData, { errors: "all", onExcessProperty: "error" })
+
+/**
+ * Reads and validates a JSON seed file.
+ *
+ * @since 0.1.0
+ * @category seed
+ */
+export const loadSeed = (file: string): Effect.Effect<SeedData, SeedError> =>
+  Effect.tryPromise({
+    try: () => fs.readFile(file, "utf8"),
+    catch: (e) =>
+      new SeedError({ file, description: `cannot read: ${e instanceof Error && "code" in e ? String(e.code) : "error"}` })
+  }).pipe(
+    Effect.flatMap((text) =>
+      Effect.try({ try: () => JSON.parse(text) as unknown, catch: () => new SeedError({ file, description: "not JSON" }) })
+    ),
+    Effect.flatMap((json) => {
+      const result = decodeSeed(json)
+      return result._tag === "Left"
+        ? Effect.fail(new SeedError({ file, description: String(result.left.message) }))
+        : Effect.succeed(Schema.encodeSync(SeedData)(result.right))
+    })
+  )
+
+// ---------------------------------------------------------------------------
+// The service
+// ---------------------------------------------------------------------------
+
+/**
+ * Which Pay Score / Business Circle route a fault applies to, or `"*"` for all.
+ *
+ * @since 0.1.0
+ * @category faults
+ */
+export type Route = Engine.Route | "*"
+
+/**
+ * A fault the sandbox can inject, each one a bad day the client must survive
+ * with the right typed error:
+ *
+ * | fault | what the sandbox does | what the client sees |
+ * |---|---|---|
+ * | `Latency` | waits `latency` before answering | a slow answer (or a timeout) |
+ * | `SystemError` | 500 `SYSTEM_ERROR` | `BusinessError`, retryable |
+ * | `FrequencyLimited` | 429 `FREQUENCY_LIMITED` | `BusinessError`, retryable |
+ * | `DropConnection` | closes the socket without answering | `NetworkError(Transport)` |
+ * | `TamperBody` | changes the body after signing | `SignatureError(InvalidSignature)` |
+ * | `WrongSerial` | names an unknown key in `Wechatpay-Serial` | `SignatureError(UnknownSerial)` |
+ * | `StaleTimestamp` | signs with a timestamp 10 minutes off (old, unless the clock is near 0) | `SignatureError(TimestampSkew)` |
+ * | `MalformedJson` | sends (and signs) truncated JSON | `DecodeError` |
+ * | `Unsigned` | leaves out the signature headers | `SignatureError(MissingHeaders)` on 2xx |
+ * | `ProbeSignature` | sends a `WECHATPAY/SIGNTEST/` probe signature | `SignatureError(MalformedSignature)` |
+ *
+ * @since 0.1.0
+ * @category faults
+ */
+export type Fault = Engine.FaultKind
+
+/**
+ * Every fault kind, in table order.
+ *
+ * @since 0.1.0
+ * @category faults
+ */
+export const faults: ReadonlyArray<Fault> = [
+  "Latency",
+  "SystemError",
+  "FrequencyLimited",
+  "DropConnection",
+  "TamperBody",
+  "WrongSerial",
+  "StaleTimestamp",
+  "MalformedJson",
+  "Unsigned",
+  "ProbeSignature"
+]
+
+/**
+ * A request the sandbox received, with the status it answered.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ReceivedRequest {
+  readonly method: string
+  readonly url: string
+  readonly route: Engine.Route | undefined
+  readonly status: number
+  readonly requestId: string
+  readonly wechatpaySerial: string | undefined
+}
+
+/**
+ * The sandbox's identity and key material. The merchant private key is only
+ * known when the sandbox generated it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Credentials {
+  readonly mchid: string
+  readonly merchantSerialNo: string
+  readonly merchantPrivateKey: Redacted.Redacted<string> | undefined
+  readonly merchantPublicKeyPem: string
+  readonly platformPublicKeyId: string
+  readonly platformPublicKeyPem: string
+  readonly platformCertificateSerial: string
+  readonly platformCertificatePem: string
+}
+
+/**
+ * The shape of the `Sandbox` service.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /** `http://127.0.0.1:<port>`: point `Wechatpay.BaseUrl` here. */
+  readonly baseUrl: string
+  readonly credentials: Credentials
+  /** Adds or replaces a Pay Score authorization record. */
+  readonly addPayscorePermission: (record: PayscoreSeed) => Effect.Effect<void>
+  /** Revokes a Pay Score authorization: `UNAVAILABLE`, cancel time now. */
+  readonly revokePayscorePermission: (key: { readonly service_id: string; readonly openid: string }) => Effect.Effect<void>
+  /** Sets a Business Circle member-points authorization. */
+  readonly setBusinessCircleAuthorization: (record: BusinessCircleSeed) => Effect.Effect<void>
+  /** Loads many records at once. */
+  readonly seed: (data: SeedData) => Effect.Effect<void>
+  /**
+   * Injects a fault on a route (default all) for the next `times` requests
+   * (default: until cleared).
+   */
+  readonly injectFault: (options: {
+    readonly fault: Fault
+    readonly route?: Route | undefined
+    readonly times?: number | undefined
+    readonly latency?: Duration.DurationInput | undefined
+  }) => Effect.Effect<void>
+  readonly clearFaults: Effect.Effect<void>
+  /** Every request received so far, oldest first. */
+  readonly requests: Effect.Effect<ReadonlyArray<ReceivedRequest>>
+}
+
+/**
+ * The sandbox: a `Context.Tag` for {@link Service}.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Sandbox extends Context.Tag("effect-wechatpay/Sandbox")<Sandbox, Service>() {}
+
+/**
+ * Options of {@link make} and the layers.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Default 127.0.0.1 (loopback only). */
+  readonly host?: string | undefined
+  /** Default 0: a free port. */
+  readonly port?: number | undefined
+  /** Default `"1900000001"`. */
+  readonly mchid?: string | undefined
+  /**
+   * Use this merchant identity instead of a generated key pair (e.g. to test
+   * with the merchant's real public key and serial).
+   */
+  readonly merchant?: { readonly serialNo: string; readonly publicKeyPem: string } | undefined
+  /** Records to start with. */
+  readonly seed?: SeedData | undefined
+  /** The platform certificate's validity; default 1970-01-01 to 2099-12-31, so `TestClock` works. */
+  readonly certificateValidity?: { readonly notBefore: Date; readonly notAfter: Date } | undefined
+}
+
+const generateKeyPair = promisify(crypto.generateKeyPair)
+
+const rsa = () => Effect.promise(() => generateKeyPair("rsa", { modulusLength: 2048 }))
+
+const randomDigits = (n: number) => Array.from(crypto.randomBytes(n), (b) => String(b % 10)).join("")
+
+const toPayscoreRecord = (seed: PayscoreSeed): Engine.PayscoreRecord => ({
+  ...seed,
+  authorization_code: seed.authorization_code ?? crypto.randomBytes(10).toString("hex").toUpperCase(),
+  authorization_state: seed.authorization_state ?? "AVAILABLE"
+})
+
+/**
+ * Starts a sandbox in the current scope and returns it; the server closes
+ * with the scope.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options = {}): Effect.Effect<Service, ServeError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const mchid = options.mchid ?? "1900000001"
+    const generatedMerchant = options.merchant === undefined ? yield* rsa() : undefined
+    const merchantPublicKeyPem = options.merchant?.publicKeyPem ??
+      generatedMerchant!.publicKey.export({ type: "spki", format: "pem" }).toString()
+    const merchantSerialNo = options.merchant?.serialNo ?? crypto.randomBytes(20).toString("hex").toUpperCase()
+    const [publicKeyPair, certificatePair] = yield* Effect.all([rsa(), rsa()], { concurrency: 2 })
+    const platformPublicKeyId = `PUB_KEY_ID_01${randomDigits(28)}`
+    const platformCertificateSerial = (1 + (crypto.randomBytes(1)[0]! % 7)).toString(16) +
+      crypto.randomBytes(19).toString("hex").toUpperCase().slice(0, 39)
+    const platformCertificatePem = X509.selfSignedCertificate({
+      serialHex: platformCertificateSerial,
+      privateKey: certificatePair.privateKey,
+      notBefore: options.certificateValidity?.notBefore ?? new Date(0),
+      notAfter: options.certificateValidity?.notAfter ?? new Date(Date.UTC(2099, 11, 31, 23, 59, 59))
+    })
+    const credentials: Credentials = {
+      mchid,
+      merchantSerialNo,
+      merchantPrivateKey: generatedMerchant === undefined
+        ? undefined
+        : Redacted.make(generatedMerchant.privateKey.export({ type: "pkcs8", format: "pem" }).toString()),
+      merchantPublicKeyPem,
+      platformPublicKeyId,
+      platformPublicKeyPem: publicKeyPair.publicKey.export({ type: "spki", format: "pem" }).toString(),
+      platformCertificateSerial,
+      platformCertificatePem
+    }
+    const config: Engine.EngineConfig = {
+      mchid,
+      merchantSerial: merchantSerialNo,
+      merchantPublicKey: crypto.createPublicKey(merchantPublicKeyPem),
+      platformKeys: [
+        { id: platformPublicKeyId, privateKey: publicKeyPair.privateKey },
+        { id: platformCertificateSerial, privateKey: certificatePair.privateKey }
+      ]
+    }
+    const store = Engine.makeStore()
+    const active: Array<Engine.ActiveFault> = []
+    const received: Array<ReceivedRequest> = []
+
+    const seed = (data: SeedData) =>
+      Effect.sync(() => {
+        for (const r of data.payscore ?? []) Engine.putPayscore(store, toPayscoreRecord(r))
+        for (const r of data.businessCircle ?? []) Engine.putBusinessCircle(store, r)
+      })
+    if (options.seed !== undefined) yield* seed(options.seed)
+
+    const app = Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const body = request.method === "GET" || request.method === "HEAD"
+        ? ""
+        : yield* Effect.orElseSucceed(request.text, () => "")
+      const now = yield* Clock.currentTimeMillis
+      const reply = Engine.handle(config, store, active, {
+        method: request.method,
+        url: request.url,
+        headers: request.headers,
+        body
+      }, now)
+      received.push({
+        method: request.method,
+        url: request.url,
+        route: reply.route,
+        status: reply.drop ? 0 : reply.status,
+        requestId: reply.headers["request-id"]!,
+        wechatpaySerial: request.headers["wechatpay-serial"]
+      })
+      if (reply.latencyMillis > 0) yield* Effect.sleep(reply.latencyMillis)
+      if (reply.drop) {
+        NodeHttpServerRequest.toIncomingMessage(request).socket.destroy()
+        return HttpServerResponse.empty({ status: 500 })
+      }
+      const { "content-type": contentType, ...headers } = reply.headers
+      return HttpServerResponse.text(reply.body, { status: reply.status, headers, contentType })
+    })
+
+    const context = yield* Layer.build(
+      HttpServer.serve(app).pipe(
+        Layer.provideMerge(NodeHttpServer.layer(createServer, {
+          host: options.host ?? "127.0.0.1",
+          port: options.port ?? 0
+        }))
+      )
+    )
+    const address = Context.get(context, HttpServer.HttpServer).address
+    const baseUrl = address._tag === "TcpAddress"
+      ? `http://${address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname}:${address.port}`
+      : `http://unix:${address.path}`
+
+    return Sandbox.of({
+      baseUrl,
+      credentials,
+      addPayscorePermission: (record) => Effect.sync(() => Engine.putPayscore(store, toPayscoreRecord(record))),
+      revokePayscorePermission: ({ openid, service_id }) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.sync(() => {
+            const record = store.payscoreByOpenid.get(`${service_id}|${openid}`)
+            if (record !== undefined) {
+              Engine.putPayscore(store, {
+                ...record,
+                authorization_state: "UNAVAILABLE",
+                cancel_authorization_time: Engine.beijingTime(now)
+              })
+            }
+          })),
+      setBusinessCircleAuthorization: (record) => Effect.sync(() => Engine.putBusinessCircle(store, record)),
+      seed,
+      injectFault: ({ fault, latency, route, times }) =>
+        Effect.sync(() => {
+          active.push({
+            fault,
+            route: route ?? "*",
+            remaining: times ?? Number.POSITIVE_INFINITY,
+            latencyMillis: latency === undefined ? 1000 : Duration.toMillis(Duration.decode(latency))
+          })
+        }),
+      clearFaults: Effect.sync(() => {
+        active.length = 0
+      }),
+      requests: Effect.sync(() => received.slice())
+    })
+  })
+
+/**
+ * A layer running a fresh sandbox for the layer's lifetime.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options = {}): Layer.Layer<Sandbox, ServeError> => Layer.scoped(Sandbox, make(options))
+
+/**
+ * How the client's `Verifier` trusts the sandbox: its WeChat Pay public key,
+ * its platform certificate, or both (preferring the public key).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type TrustMode = "publicKey" | "certificate" | "both"
+
+/**
+ * A fresh sandbox plus everything a query needs but the HTTP client: a
+ * `Signer` with the sandbox's merchant key, a `Verifier` trusting its
+ * platform keys, and `Wechatpay.BaseUrl` pointing at it.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerClient = (
+  options: Options & { readonly trust?: TrustMode | undefined } = {}
+): Layer.Layer<Sandbox | Signer.Signer | Verifier.Verifier | BaseUrl, ServeError | InvalidKeyError> =>
+  Layer.unwrapEffect(Effect.map(Sandbox, (sandbox) => {
+    const c = sandbox.credentials
+    const trust = options.trust ?? "both"
+    return Layer.mergeAll(
+      Signer.layer({
+        mchid: c.mchid,
+        serialNo: c.merchantSerialNo,
+        privateKey: c.merchantPrivateKey ?? Redacted.make("")
+      }),
+      Verifier.layer({
+        ...(trust !== "certificate" ? { publicKeys: { [c.platformPublicKeyId]: c.platformPublicKeyPem } } : {}),
+        ...(trust !== "publicKey" ? { certificates: [c.platformCertificatePem] } : {})
+      }),
+      Layer.succeed(BaseUrl, sandbox.baseUrl)
+    )
+  })).pipe(Layer.provideMerge(layer(options)))
+
+/**
+ * Everything a query needs against a fresh sandbox, torn down with the
+ * scope: {@link layerClient} plus an HTTP client (`NodeHttpClient.layerUndici`
+ * unless another is given).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Payscore } from "effect-wechatpay"
+ * import { Sandbox } from "effect-wechatpay/sandbox"
+ *
+ * const test = Effect.gen(function*() {
+ *   const sandbox = yield* Sandbox.Sandbox
+ *   yield* sandbox.addPayscorePermission({ service_id: "500001", appid: "wx1", openid: "o1" })
+ *   const record = yield* Payscore.getPermissionsByOpenid({ openid: "o1", params: { service_id: "500001", appid: "wx1" } })
+ *   console.log(record.authorization_state) // "AVAILABLE"
+ * }).pipe(Effect.provide(Sandbox.layerTest()))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerTest = (
+  options: Options & {
+    readonly trust?: TrustMode | undefined
+    readonly httpClient?: Layer.Layer<HttpClient.HttpClient> | undefined
+  } = {}
+): Layer.Layer<
+  Sandbox | Signer.Signer | Verifier.Verifier | BaseUrl | HttpClient.HttpClient,
+  ServeError | InvalidKeyError
+> => Layer.merge(layerClient(options), options.httpClient ?? NodeHttpClient.layerUndici)

@@ -1,0 +1,384 @@
+/**
+ * The server side of the sandbox as plain functions: WeChat Pay's checks of
+ * a request, its routes, its answers and their signatures. No I/O here; the
+ * HTTP server in `Sandbox.ts` feeds it requests.
+ *
+ * @internal
+ */
+import * as crypto from "node:crypto"
+import { parseRfc3339 } from "../schemas/Common.js"
+
+/** @internal */
+export type Route = "payscore.openid" | "payscore.authorizationCode" | "businesscircle.userAuthorization"
+
+/** @internal */
+export type FaultKind =
+  | "Latency"
+  | "SystemError"
+  | "FrequencyLimited"
+  | "DropConnection"
+  | "TamperBody"
+  | "WrongSerial"
+  | "StaleTimestamp"
+  | "MalformedJson"
+  | "Unsigned"
+  | "ProbeSignature"
+
+/** @internal */
+export interface ActiveFault {
+  readonly route: Route | "*"
+  readonly fault: FaultKind
+  readonly latencyMillis: number
+  remaining: number
+}
+
+/** @internal */
+export interface PayscoreRecord {
+  readonly service_id: string
+  readonly appid: string
+  readonly openid: string
+  readonly authorization_code: string
+  readonly authorization_state: "AVAILABLE" | "UNAVAILABLE" | "UNBINDUSER"
+  readonly authorization_success_time?: string | undefined
+  readonly cancel_authorization_time?: string | undefined
+  readonly notify_url?: string | undefined
+  readonly user_risk_level?: number | undefined
+  readonly risk_level_version?: number | undefined
+}
+
+/** @internal */
+export interface BusinessCircleRecord {
+  readonly appid: string
+  readonly openid: string
+  readonly sub_mchid?: string | undefined
+  readonly authorize_state: "UNAUTHORIZED" | "AUTHORIZED" | "DEAUTHORIZED"
+  readonly authorize_time?: string | undefined
+  readonly deauthorize_time?: string | undefined
+}
+
+/** @internal */
+export interface PlatformKey {
+  readonly id: string
+  readonly privateKey: crypto.KeyObject
+}
+
+/** @internal */
+export interface EngineConfig {
+  readonly mchid: string
+  readonly merchantSerial: string
+  readonly merchantPublicKey: crypto.KeyObject
+  /** Keys the sandbox can sign with; the first is the default. */
+  readonly platformKeys: ReadonlyArray<PlatformKey>
+}
+
+/** @internal */
+export interface IncomingRequest {
+  readonly method: string
+  /** path + query exactly as received */
+  readonly url: string
+  readonly headers: Readonly<Record<string, string | undefined>>
+  readonly body: string
+}
+
+/** @internal */
+export interface Reply {
+  readonly status: number
+  readonly headers: Record<string, string>
+  readonly body: string
+  readonly latencyMillis: number
+  readonly drop: boolean
+  readonly route: Route | undefined
+}
+
+const SKEW_SECONDS = 300
+const OPENID = /^[A-Za-z0-9_-]+$/
+const AUTH_CODE = /^[A-Za-z0-9_\-*|]+$/
+const IDENT = /^[A-Za-z0-9_-]{1,32}$/
+const DIGITS = /^[0-9]{1,32}$/
+
+/** RFC 3339 in Beijing time, the way WeChat Pay writes times. @internal */
+export const beijingTime = (millis: number): string => {
+  const d = new Date(millis + 8 * 3600_000)
+  return d.toISOString().slice(0, 19) + "+08:00"
+}
+
+const requestId = (): string => crypto.randomBytes(20).toString("hex").toUpperCase() + "-0"
+
+class Failure {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    readonly message: string,
+    readonly detail?: { field: string; value?: unknown; issue: string; location: string }
+  ) {}
+}
+
+const paramError = (field: string, value: unknown, issue: string, location: "query" | "uri_template") =>
+  new Failure(400, "PARAM_ERROR", `参数错误：${field} ${issue}`, { field, value, issue, location })
+
+const signError = (message: string) => new Failure(401, "SIGN_ERROR", message)
+
+const AUTHORIZATION = /^WECHATPAY2-SHA256-RSA2048 (.*)$/
+
+/** WeChat Pay's check of the Authorization header. @internal */
+export const checkAuthorization = (
+  config: EngineConfig,
+  request: IncomingRequest,
+  nowMillis: number
+): Failure | undefined => {
+  const header = request.headers["authorization"]
+  if (header === undefined) return signError("缺少Authorization请求头 (missing Authorization header)")
+  const m = AUTHORIZATION.exec(header)
+  if (m === null) return signError("错误的签名方案 (unsupported authorization scheme)")
+  const params: Record<string, string> = {}
+  for (const part of m[1]!.split(",")) {
+    const kv = /^\s*([a-z_]+)="([^"]*)"\s*$/.exec(part)
+    if (kv === null) return signError("Authorization格式错误 (malformed Authorization header)")
+    params[kv[1]!] = kv[2]!
+  }
+  const { mchid, nonce_str, signature, timestamp, serial_no } = params
+  if (!mchid || !nonce_str || !signature || !timestamp || !serial_no) {
+    return signError("Authorization缺少参数 (Authorization lacks mchid, nonce_str, signature, timestamp or serial_no)")
+  }
+  if (mchid !== config.mchid) return signError("商户号不匹配 (mchid does not match)")
+  if (serial_no !== config.merchantSerial) {
+    return signError("商户证书序列号有误 (unknown merchant certificate serial_no)")
+  }
+  if (!/^\d{1,12}$/.test(timestamp) || Math.abs(Number(timestamp) - Math.floor(nowMillis / 1000)) > SKEW_SECONDS) {
+    return signError("请求时间戳已过期 (timestamp outside the 5 minute window)")
+  }
+  if (!/^[0-9A-Za-z]{1,32}$/.test(nonce_str)) return signError("随机串格式错误 (nonce_str must be 1-32 letters or digits)")
+  const message = `${request.method}\n${request.url}\n${timestamp}\n${nonce_str}\n${request.body}\n`
+  let ok = false
+  try {
+    ok = crypto.verify("sha256", Buffer.from(message), config.merchantPublicKey, Buffer.from(signature, "base64"))
+  } catch {
+    ok = false
+  }
+  return ok ? undefined : signError("签名错误 (signature does not verify)")
+}
+
+/** @internal */
+export interface Store {
+  readonly payscoreByOpenid: Map<string, PayscoreRecord>
+  readonly payscoreByCode: Map<string, PayscoreRecord>
+  readonly businessCircle: Map<string, BusinessCircleRecord>
+}
+
+/** @internal */
+export const makeStore = (): Store => ({
+  payscoreByOpenid: new Map(),
+  payscoreByCode: new Map(),
+  businessCircle: new Map()
+})
+
+/** @internal */
+export const putPayscore = (store: Store, record: PayscoreRecord): void => {
+  const previous = store.payscoreByOpenid.get(`${record.service_id}|${record.openid}`)
+  if (previous !== undefined) store.payscoreByCode.delete(`${previous.service_id}|${previous.authorization_code}`)
+  store.payscoreByOpenid.set(`${record.service_id}|${record.openid}`, record)
+  store.payscoreByCode.set(`${record.service_id}|${record.authorization_code}`, record)
+}
+
+/** @internal */
+export const businessCircleKey = (appid: string, openid: string, subMchid: string | undefined) =>
+  `${appid}|${openid}|${subMchid ?? ""}`
+
+/** @internal */
+export const putBusinessCircle = (store: Store, record: BusinessCircleRecord): void => {
+  store.businessCircle.set(businessCircleKey(record.appid, record.openid, record.sub_mchid), record)
+}
+
+const segment = (raw: string, field: string, pattern: RegExp, max: number): string | Failure => {
+  let value: string
+  try {
+    value = decodeURIComponent(raw)
+  } catch {
+    return paramError(field, raw, "不是合法的URL编码 (invalid percent-encoding)", "uri_template")
+  }
+  if (value.length === 0 || value.length > max || !pattern.test(value)) {
+    return paramError(field, value, `长度须为1-${max}且只含合法字符 (1-${max} valid characters)`, "uri_template")
+  }
+  return value
+}
+
+const queryParam = (
+  query: URLSearchParams,
+  field: string,
+  pattern: RegExp,
+  required: boolean
+): string | undefined | Failure => {
+  const value = query.get(field)
+  if (value === null || value === "") {
+    return required ? paramError(field, undefined, "缺少必填参数 (required)", "query") : undefined
+  }
+  return pattern.test(value) ? value : paramError(field, value, "格式错误 (invalid format)", "query")
+}
+
+const omitUndefined = (o: Record<string, unknown>): Record<string, unknown> => {
+  const out: Record<string, unknown> = {}
+  for (const k in o) if (o[k] !== undefined) out[k] = o[k]
+  return out
+}
+
+const payscoreBody = (mchid: string, r: PayscoreRecord, byCode: boolean) =>
+  omitUndefined({
+    service_id: r.service_id,
+    appid: r.appid,
+    mchid,
+    openid: r.openid,
+    authorization_code: r.authorization_code,
+    authorization_state: r.authorization_state,
+    notify_url: byCode ? r.notify_url : undefined,
+    authorization_success_time: r.authorization_success_time,
+    cancel_authorization_time: r.cancel_authorization_time,
+    user_risk_level: r.user_risk_level,
+    risk_level_version: r.risk_level_version
+  })
+
+const PREFIX_OPENID = "/v3/payscore/permissions/openid/"
+const PREFIX_CODE = "/v3/payscore/permissions/authorization-code/"
+const PREFIX_BC = "/v3/businesscircle/user-authorizations/"
+
+/** Which route a URL names, by its path prefix. @internal */
+export const routeOf = (url: string): Route | undefined =>
+  url.startsWith(PREFIX_OPENID)
+    ? "payscore.openid"
+    : url.startsWith(PREFIX_CODE)
+    ? "payscore.authorizationCode"
+    : url.startsWith(PREFIX_BC)
+    ? "businesscircle.userAuthorization"
+    : undefined
+
+/** Routes and answers a request that passed the signature check. @internal */
+export const route = (
+  config: EngineConfig,
+  store: Store,
+  request: IncomingRequest
+): { readonly route: Route | undefined; readonly result: Failure | Record<string, unknown> } => {
+  const q = request.url.indexOf("?")
+  const path = q === -1 ? request.url : request.url.slice(0, q)
+  const query = new URLSearchParams(q === -1 ? "" : request.url.slice(q + 1))
+  const tail = (prefix: string) =>
+    path.startsWith(prefix) && path.length > prefix.length && !path.slice(prefix.length).includes("/")
+      ? path.slice(prefix.length)
+      : undefined
+  let raw: string | undefined
+  if ((raw = tail(PREFIX_OPENID)) !== undefined && request.method === "GET") {
+    const openid = segment(raw, "openid", OPENID, 128)
+    const serviceId = queryParam(query, "service_id", IDENT, true)
+    const appid = queryParam(query, "appid", IDENT, true)
+    const failure = [openid, serviceId, appid].find((x) => x instanceof Failure)
+    if (failure !== undefined) return { route: "payscore.openid", result: failure }
+    const record = store.payscoreByOpenid.get(`${serviceId}|${openid}`)
+    if (record === undefined || record.appid !== appid) {
+      return { route: "payscore.openid", result: new Failure(404, "ORDER_NOT_EXIST", "无授权记录") }
+    }
+    return { route: "payscore.openid", result: payscoreBody(config.mchid, record, false) }
+  }
+  if ((raw = tail(PREFIX_CODE)) !== undefined && request.method === "GET") {
+    const code = segment(raw, "authorization_code", AUTH_CODE, 32)
+    const serviceId = queryParam(query, "service_id", IDENT, true)
+    const failure = [code, serviceId].find((x) => x instanceof Failure)
+    if (failure !== undefined) return { route: "payscore.authorizationCode", result: failure }
+    const record = store.payscoreByCode.get(`${serviceId}|${code}`)
+    if (record === undefined) {
+      return { route: "payscore.authorizationCode", result: new Failure(404, "ORDER_NOT_EXIST", "无授权记录") }
+    }
+    return { route: "payscore.authorizationCode", result: payscoreBody(config.mchid, record, true) }
+  }
+  if ((raw = tail(PREFIX_BC)) !== undefined && request.method === "GET") {
+    const openid = segment(raw, "openid", OPENID, 64)
+    const appid = queryParam(query, "appid", IDENT, true)
+    const subMchid = queryParam(query, "sub_mchid", DIGITS, false)
+    const failure = [openid, appid, subMchid].find((x) => x instanceof Failure)
+    if (failure !== undefined) return { route: "businesscircle.userAuthorization", result: failure }
+    const record = store.businessCircle.get(businessCircleKey(appid as string, openid as string, subMchid as string | undefined))
+    return {
+      route: "businesscircle.userAuthorization",
+      result: record === undefined
+        ? { openid, authorize_state: "UNAUTHORIZED" }
+        : omitUndefined({
+          openid: record.openid,
+          authorize_state: record.authorize_state,
+          authorize_time: record.authorize_time,
+          deauthorize_time: record.deauthorize_time
+        })
+    }
+  }
+  return { route: undefined, result: new Failure(404, "RESOURCE_NOT_EXISTS", "请求的资源不存在 (no such resource)") }
+}
+
+/** Signs a body the way WeChat Pay does. @internal */
+export const signBody = (key: crypto.KeyObject, timestamp: string, nonce: string, body: string): string =>
+  crypto.sign("sha256", Buffer.from(`${timestamp}\n${nonce}\n${body}\n`), key).toString("base64")
+
+/** Picks and consumes the faults that apply to a route. @internal */
+export const takeFaults = (faults: Array<ActiveFault>, r: Route | undefined): ReadonlyArray<ActiveFault> => {
+  const taken: Array<ActiveFault> = []
+  for (const f of faults) {
+    if (f.remaining > 0 && (f.route === "*" || f.route === r)) {
+      taken.push(f)
+      f.remaining--
+    }
+  }
+  for (let i = faults.length - 1; i >= 0; i--) if (faults[i]!.remaining <= 0) faults.splice(i, 1)
+  return taken
+}
+
+/** The whole server side: check, route, fault, sign. @internal */
+export const handle = (
+  config: EngineConfig,
+  store: Store,
+  faults: Array<ActiveFault>,
+  request: IncomingRequest,
+  nowMillis: number
+): Reply => {
+  const authFailure = checkAuthorization(config, request, nowMillis)
+  // faults apply to the route the URL names, even when the request failed its checks
+  const r = routeOf(request.url)
+  const active = new Set<FaultKind>()
+  let latencyMillis = 0
+  for (const f of takeFaults(faults, r)) {
+    active.add(f.fault)
+    if (f.fault === "Latency") latencyMillis += f.latencyMillis
+  }
+  let result = authFailure ?? route(config, store, request).result
+  if (active.has("SystemError")) result = new Failure(500, "SYSTEM_ERROR", "系统错误")
+  else if (active.has("FrequencyLimited")) result = new Failure(429, "FREQUENCY_LIMITED", "频率超限")
+  const status = result instanceof Failure ? result.status : 200
+  const payload = result instanceof Failure
+    ? omitUndefined({ code: result.code, message: result.message, detail: result.detail })
+    : result
+  let body = JSON.stringify(payload)
+  if (active.has("MalformedJson")) body = body.slice(0, Math.max(1, body.length - 7))
+  const headers: Record<string, string> = {
+    "content-type": "application/json; charset=utf-8",
+    "request-id": requestId()
+  }
+  if (!active.has("Unsigned")) {
+    const wanted = request.headers["wechatpay-serial"]
+    const key = config.platformKeys.find((k) => k.id === wanted) ?? config.platformKeys[0]!
+    const seconds = Math.floor(nowMillis / 1000)
+    // ten minutes off: in the past when the clock allows (a TestClock starts at 0)
+    const timestamp = String(!active.has("StaleTimestamp") ? seconds : seconds >= 600 ? seconds - 600 : seconds + 600)
+    const nonce = crypto.randomBytes(16).toString("hex").toUpperCase()
+    const signature = signBody(key.privateKey, timestamp, nonce, body)
+    headers["wechatpay-serial"] = active.has("WrongSerial") ? "PUB_KEY_ID_0000000000000000000000000000" : key.id
+    headers["wechatpay-timestamp"] = timestamp
+    headers["wechatpay-nonce"] = nonce
+    headers["wechatpay-signature-type"] = "WECHATPAY2-SHA256-RSA2048"
+    headers["wechatpay-signature"] = active.has("ProbeSignature")
+      ? `WECHATPAY/SIGNTEST/${signature.slice(0, 64)}`
+      : signature
+  }
+  if (active.has("TamperBody")) {
+    body = body.replace(/"(AVAILABLE|AUTHORIZED|UNAVAILABLE|UNAUTHORIZED|DEAUTHORIZED|UNBINDUSER)"/, (s) =>
+      s === "\"AVAILABLE\"" || s === "\"AUTHORIZED\"" ? "\"UNAVAILABLE\"" : "\"AVAILABLE\"")
+    if (!body.includes("AVAILABLE")) body = body + " "
+  }
+  return { status, headers, body, latencyMillis, drop: active.has("DropConnection"), route: r }
+}
+
+/** Whether a seed time is valid RFC 3339. @internal */
+export const isRfc3339 = (s: string): boolean => parseRfc3339(s) !== undefined
