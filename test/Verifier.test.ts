@@ -42,6 +42,8 @@ describe("Verifier", () => {
       yield* verifier.verify(signed(publicKeyPlatform, PUB_KEY_ID, "{\"a\":1}"))
       yield* verifier.verify(signed(certificatePlatform, CERT_SERIAL, "{\"a\":1}"))
       yield* verifier.verify(signed(certificatePlatform, CERT_SERIAL, "")) // an empty body gives an empty line
+      // a zero-padded or lower-case certificate serial names the same certificate
+      yield* verifier.verify(signed(certificatePlatform, "00" + CERT_SERIAL.toLowerCase(), "{}"))
       assert.deepStrictEqual([...verifier.serials()].sort(), [CERT_SERIAL, PUB_KEY_ID].sort())
     }))
 

@@ -243,6 +243,17 @@ export const verifyWith = (ringKey: RingKey, input: VerifyInput, signature: Buff
 }
 
 /**
+ * Certificate serials are kept as uppercase hex without leading zeros (as the
+ * official SDKs print them); a header that pads or lowercases them still
+ * matches.
+ *
+ * @since 0.1.0
+ * @category verification
+ */
+export const normalizeSerial = (serial: string): string =>
+  /^[0-9A-Fa-f]+$/.test(serial) ? serial.toUpperCase().replace(/^0+(?=.)/, "") : serial
+
+/**
  * The error for a serial the ring does not hold.
  *
  * @since 0.1.0
@@ -275,7 +286,7 @@ export const fromKeys = (
     verify: (input) => {
       const signature = precheck(input, maxSkew)
       if (!Buffer.isBuffer(signature)) return Effect.fail(signature)
-      const ringKey = ring.get(input.serial)
+      const ringKey = ring.get(input.serial) ?? ring.get(normalizeSerial(input.serial))
       if (ringKey === undefined) return Effect.fail(unknownSerial(input.serial))
       const error = verifyWith(ringKey, input, signature)
       return error === undefined ? Effect.void : Effect.fail(error)

@@ -1,0 +1,251 @@
+#!/usr/bin/env node
+/**
+ * The `effect-wechatpay` command line.
+ *
+ * @internal
+ */
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as ValidationError from "@effect/cli/ValidationError"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as Cause from "effect/Cause"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as fs from "node:fs/promises"
+import * as os from "node:os"
+import * as path from "node:path"
+import { InvalidRequestError } from "../errors/Errors.js"
+import { VERSION } from "../internal/version.js"
+import { Sandbox } from "../sandbox/index.js"
+import * as BusinessCircle from "../services/BusinessCircle.js"
+import * as Payscore from "../services/Payscore.js"
+import type * as Signer from "../services/Signer.js"
+import type * as Verifier from "../services/Verifier.js"
+import * as Wechatpay from "../services/Wechatpay.js"
+import { demoSeed, runDemo } from "./demo.js"
+import { type CliError, ExitCode, exitCodeOf, failure, success } from "./render.js"
+
+// ---------------------------------------------------------------------------
+// shared options
+// ---------------------------------------------------------------------------
+
+const json = Options.boolean("json").pipe(Options.withDescription("Print JSON on stdout instead of a table."))
+const sandbox = Options.boolean("sandbox").pipe(
+  Options.withDescription("Run against an embedded WeChat Pay sandbox instead of the real API (no credentials needed).")
+)
+const seed = Options.file("seed", { exists: "yes" }).pipe(
+  Options.withDescription("With --sandbox: a JSON file of records to load (default: built-in demo users)."),
+  Options.optional
+)
+const appid = Options.text("appid").pipe(Options.withDescription("The appid (official account or mini program)."))
+const serviceId = Options.text("service-id").pipe(Options.withDescription("The Pay Score service id."))
+
+type Requirements = Signer.Signer | Verifier.Verifier | HttpClient.HttpClient
+
+/** Credentials from WECHATPAY_* variables, or an embedded sandbox. */
+const environment = (
+  useSandbox: boolean,
+  seedFile: Option.Option<string>
+): Layer.Layer<Requirements, CliError> =>
+  useSandbox
+    ? Layer.unwrapEffect(
+      Effect.map(
+        Option.match(seedFile, { onNone: () => Effect.succeed(demoSeed), onSome: Sandbox.loadSeed }),
+        (data) => Sandbox.layerClient({ seed: data })
+      )
+    ).pipe(Layer.merge(NodeHttpClient.layerUndici))
+    : Layer.merge(Wechatpay.layerConfig(), NodeHttpClient.layerUndici)
+
+/** Runs one lookup and prints it; returns the exit code. */
+const lookup = (
+  options: { readonly json: boolean; readonly sandbox: boolean; readonly seed: Option.Option<string> },
+  query: Effect.Effect<Wechatpay.WechatpayResponse<object>, CliError, Requirements>
+): Effect.Effect<number> =>
+  query.pipe(
+    Effect.provide(environment(options.sandbox, options.seed)),
+    Effect.scoped,
+    Effect.matchEffect({
+      onSuccess: (response) => Effect.as(Console.log(success(options.json, response)), ExitCode.Ok),
+      onFailure: (error) =>
+        Effect.as(
+          options.json ? Console.log(failure(true, error)) : Console.error(failure(false, error)),
+          exitCodeOf(error)
+        )
+    })
+  )
+
+// ---------------------------------------------------------------------------
+// commands
+// ---------------------------------------------------------------------------
+
+const permissions = Command.make("permissions", {
+  openid: Options.text("openid").pipe(Options.withDescription("Look up by the user's openid."), Options.optional),
+  authorizationCode: Options.text("authorization-code").pipe(
+    Options.withDescription("Look up by the authorization code instead."),
+    Options.optional
+  ),
+  serviceId,
+  appid: appid.pipe(Options.optional),
+  json,
+  sandbox,
+  seed
+}, (o) =>
+  lookup(
+    o,
+    Option.isSome(o.openid) && Option.isNone(o.authorizationCode)
+      ? Option.isSome(o.appid)
+        ? Payscore.getPermissionsByOpenidResponse({
+          openid: o.openid.value,
+          params: { service_id: o.serviceId, appid: o.appid.value }
+        })
+        : Effect.fail(
+          new InvalidRequestError({
+            operation: "payscore permissions",
+            field: "appid",
+            description: "--appid is required with --openid"
+          })
+        )
+      : Option.isSome(o.authorizationCode) && Option.isNone(o.openid)
+      ? Payscore.getPermissionsByAuthorizationCodeResponse({
+        authorization_code: o.authorizationCode.value,
+        params: { service_id: o.serviceId }
+      })
+      : Effect.fail(
+        new InvalidRequestError({
+          operation: "payscore permissions",
+          field: "openid",
+          description: "give exactly one of --openid or --authorization-code"
+        })
+      )
+  )).pipe(Command.withDescription("Query a user's Pay Score authorization record (by openid or authorization code)."))
+
+const payscore = Command.make("payscore").pipe(
+  Command.withDescription("Pay Score (微信支付分) queries."),
+  Command.withSubcommands([permissions])
+)
+
+const authorization = Command.make("authorization", {
+  openid: Options.text("openid").pipe(Options.withDescription("The user's openid.")),
+  appid,
+  subMchid: Options.text("sub-mchid").pipe(
+    Options.withDescription("Partner mode: the sub-merchant id."),
+    Options.optional
+  ),
+  json,
+  sandbox,
+  seed
+}, (o) =>
+  lookup(
+    o,
+    BusinessCircle.getUserAuthorizationResponse({
+      openid: o.openid,
+      params: { appid: o.appid, sub_mchid: Option.getOrUndefined(o.subMchid) }
+    })
+  )).pipe(Command.withDescription("Query a user's Business Circle member-points authorization state."))
+
+const businesscircle = Command.make("businesscircle").pipe(
+  Command.withDescription("Business Circle (智慧商圈) queries."),
+  Command.withSubcommands([authorization])
+)
+
+const writeCredentials = (dir: string, c: Sandbox.Credentials) =>
+  Effect.promise(async () => {
+    await fs.mkdir(path.join(dir, "certificates"), { recursive: true })
+    const files = {
+      privateKey: path.join(dir, "apiclient_key.pem"),
+      publicKey: path.join(dir, "wechatpay_public_key.pem"),
+      certificate: path.join(dir, "certificates", `wechatpay_${c.platformCertificateSerial}.pem`)
+    }
+    if (c.merchantPrivateKey !== undefined) {
+      await fs.writeFile(files.privateKey, Redacted.value(c.merchantPrivateKey), { mode: 0o600 })
+    }
+    await fs.writeFile(files.publicKey, c.platformPublicKeyPem)
+    await fs.writeFile(files.certificate, c.platformCertificatePem)
+    return files
+  })
+
+const sandboxCommand = Command.make("sandbox", {
+  port: Options.integer("port").pipe(
+    Options.withDescription("Port on 127.0.0.1 (default: a free one)."),
+    Options.withDefault(0)
+  ),
+  seed: Options.file("seed", { exists: "yes" }).pipe(
+    Options.withDescription("A JSON file of records to load (default: built-in demo users)."),
+    Options.optional
+  ),
+  out: Options.directory("out").pipe(
+    Options.withDescription("Where to write the key files a client needs (default: a new temporary directory)."),
+    Options.optional
+  ),
+  json
+}, (o) =>
+  Effect.gen(function*() {
+    const data = yield* Option.match(o.seed, { onNone: () => Effect.succeed(demoSeed), onSome: Sandbox.loadSeed })
+    const server = yield* Sandbox.make({ port: o.port, seed: data })
+    // a directory of our own is removed again when the sandbox stops
+    const dir = Option.isSome(o.out) ? o.out.value : yield* Effect.acquireRelease(
+      Effect.promise(() => fs.mkdtemp(path.join(os.tmpdir(), "effect-wechatpay-sandbox-"))),
+      (created) => Effect.promise(() => fs.rm(created, { recursive: true, force: true }))
+    )
+    const files = yield* writeCredentials(dir, server.credentials)
+    const env = {
+      WECHATPAY_BASE_URL: server.baseUrl,
+      WECHATPAY_MCHID: server.credentials.mchid,
+      WECHATPAY_SERIAL_NO: server.credentials.merchantSerialNo,
+      WECHATPAY_PRIVATE_KEY_FILE: files.privateKey,
+      WECHATPAY_PUBLIC_KEY_ID: server.credentials.platformPublicKeyId,
+      WECHATPAY_PUBLIC_KEY_FILE: files.publicKey,
+      WECHATPAY_PLATFORM_CERTIFICATES_DIR: path.dirname(files.certificate)
+    }
+    if (o.json) {
+      yield* Console.log(JSON.stringify({ baseUrl: server.baseUrl, env }))
+    } else {
+      yield* Console.log(`WeChat Pay sandbox listening on ${server.baseUrl} (Ctrl-C to stop)`)
+      yield* Console.log(`Key files for a client are in ${dir} (sandbox-only keys, generated for this run).`)
+      yield* Console.log("Point a client at it with:")
+      for (const [k, v] of Object.entries(env)) yield* Console.log(`  export ${k}=${v}`)
+    }
+    return yield* Effect.never
+  }).pipe(
+    Effect.scoped,
+    Effect.catchAll((error: CliError) => Effect.as(Console.error(failure(false, error)), exitCodeOf(error)))
+  )).pipe(Command.withDescription("Run a standalone WeChat Pay sandbox on 127.0.0.1 for any client."))
+
+const demoCommand = Command.make("demo", {}, () =>
+  runDemo.pipe(
+    Effect.as(ExitCode.Ok),
+    Effect.catchAll((error: CliError) => Effect.as(Console.error(failure(false, error)), exitCodeOf(error)))
+  )).pipe(Command.withDescription("Show the library end to end against an embedded sandbox (what `npm start` runs)."))
+
+const root = Command.make("effect-wechatpay").pipe(
+  Command.withDescription("WeChat Pay APIv3 authorization lookups from the command line."),
+  Command.withSubcommands([payscore, businesscircle, sandboxCommand, demoCommand])
+)
+
+const cli = Command.run(root, { name: "effect-wechatpay", version: VERSION })
+
+const main = Effect.suspend(() => cli(process.argv)).pipe(
+  // subcommands return their exit code; a bare parent command (help) returns void
+  Effect.map((code: unknown) => (typeof code === "number" ? code : ExitCode.Ok)),
+  Effect.catchAll((error) =>
+    ValidationError.isValidationError(error)
+      ? Effect.succeed(ValidationError.isHelpRequested(error) ? ExitCode.Ok : ExitCode.Usage)
+      : Effect.as(Console.error(`error: ${String(error)}`), ExitCode.Unexpected)
+  ),
+  Effect.catchAllDefect((defect) =>
+    Effect.as(Console.error(`unexpected error: ${Cause.pretty(Cause.die(defect))}`), ExitCode.Unexpected)
+  ),
+  Effect.provide(NodeContext.layer)
+)
+
+NodeRuntime.runMain(main, {
+  disableErrorReporting: true,
+  teardown: (exit, onExit) => onExit(Exit.isSuccess(exit) && typeof exit.value === "number" ? exit.value : ExitCode.Unexpected)
+})

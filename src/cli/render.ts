@@ -1,0 +1,89 @@
+/**
+ * Output and exit codes of the CLI: a readable table or JSON, and errors
+ * printed with their tag, code, message and Request-ID (never secrets).
+ *
+ * @internal
+ */
+import type * as ConfigError from "effect/ConfigError"
+import type { ServeError } from "@effect/platform/HttpServerError"
+import type { InvalidKeyError, WechatpayError } from "../errors/Errors.js"
+import type { SeedError } from "../sandbox/Sandbox.js"
+
+/** @internal */
+export const ExitCode = {
+  Ok: 0,
+  Unexpected: 1,
+  Usage: 2,
+  InvalidRequest: 3,
+  Business: 4,
+  Signature: 5,
+  Network: 6,
+  Decode: 7,
+  Configuration: 8
+} as const
+
+/** @internal */
+export type CliError = WechatpayError | InvalidKeyError | ConfigError.ConfigError | SeedError | ServeError
+
+/** @internal */
+export const exitCodeOf = (error: CliError): number => {
+  switch (error._tag) {
+    case "InvalidRequestError":
+      return ExitCode.InvalidRequest
+    case "BusinessError":
+      return ExitCode.Business
+    case "SignatureError":
+      return ExitCode.Signature
+    case "NetworkError":
+      return ExitCode.Network
+    case "DecodeError":
+      return ExitCode.Decode
+    default:
+      return ExitCode.Configuration
+  }
+}
+
+const plain = (value: unknown): unknown =>
+  value instanceof Date ? value.toISOString() : value
+
+/** The fields of a decoded response, in order, as printable pairs. @internal */
+export const rows = (data: object): Array<readonly [string, string]> =>
+  Object.entries(data)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => [k, String(plain(v))] as const)
+
+/** A two-column table. @internal */
+export const table = (pairs: ReadonlyArray<readonly [string, string]>): string => {
+  const width = Math.max(...pairs.map(([k]) => k.length))
+  return pairs.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`).join("\n")
+}
+
+/** A successful lookup for humans or machines. @internal */
+export const success = (
+  json: boolean,
+  response: { readonly data: object; readonly status: number; readonly requestId: string | undefined }
+): string =>
+  json
+    ? JSON.stringify({ status: response.status, requestId: response.requestId ?? null, data: response.data })
+    : `${table(rows(response.data))}\n  ${"".padEnd(0)}(HTTP ${response.status}, Request-ID ${response.requestId ?? "-"})`
+
+const fieldsOf = (error: CliError): Record<string, unknown> => {
+  const e = error as unknown as Record<string, unknown>
+  const out: Record<string, unknown> = { _tag: error._tag }
+  for (const key of ["reason", "status", "code", "serverMessage", "field", "requestId"]) {
+    if (e[key] !== undefined && typeof e[key] !== "object") out[key] = e[key]
+  }
+  out.message = messageOf(error)
+  return out
+}
+
+const messageOf = (error: CliError): string =>
+  "message" in error && typeof error.message === "string" && error.message.length > 0 ? error.message : String(error)
+
+/** An error for humans (stderr) or machines (stdout JSON). @internal */
+export const failure = (json: boolean, error: CliError): string => {
+  if (json) return JSON.stringify({ error: fieldsOf(error) })
+  const f = fieldsOf(error)
+  const head = [f._tag, f.reason, f.code].filter((x) => x !== undefined).join(" ")
+  return `error: ${head}\n  ${f.message}${f.requestId !== undefined ? `\n  Request-ID: ${f.requestId}` : ""}`
+}

@@ -1,0 +1,169 @@
+import { assert, describe, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Layer } from "effect"
+import { NodeHttpClient } from "@effect/platform-node"
+import { execFile, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { BusinessCircle, Wechatpay } from "../src/index.js"
+
+const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "dist", "cli", "main.js")
+const OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
+const APPID = "wxd678efh567hg6787"
+
+/** The environment without any WECHATPAY_* variable of the developer's. */
+const cleanEnv = (extra: Record<string, string> = {}) => {
+  const env: Record<string, string> = {}
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("WECHATPAY_") && v !== undefined) env[k] = v
+  return { ...env, NO_COLOR: "1", ...extra }
+}
+
+interface Run {
+  readonly code: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+const outputs: Array<string> = []
+
+const run = (args: ReadonlyArray<string>, env: Record<string, string> = cleanEnv()) =>
+  Effect.async<Run>((resume) => {
+    execFile(process.execPath, [BIN, ...args], { env, timeout: 20_000 }, (error, stdout, stderr) => {
+      outputs.push(stdout, stderr)
+      const code = error === null ? 0 : typeof error.code === "number" ? error.code : -1
+      resume(Effect.succeed({ code, stdout, stderr }))
+    })
+  })
+
+describe("the effect-wechatpay CLI (built bin as a child process)", () => {
+  it.effect("--help on every command, exit 0", () =>
+    Effect.gen(function*() {
+      const root = yield* run(["--help"])
+      assert.strictEqual(root.code, 0)
+      for (const word of ["payscore", "businesscircle", "sandbox", "demo"]) assert.include(root.stdout, word)
+      for (const args of [["payscore", "--help"], ["payscore", "permissions", "--help"], ["businesscircle", "authorization", "--help"], ["sandbox", "--help"]]) {
+        const r = yield* run(args)
+        assert.strictEqual(r.code, 0, args.join(" "))
+        assert.include(r.stdout, "USAGE")
+      }
+    }))
+
+  it.effect("payscore permissions --openid against --sandbox prints JSON and exits 0", () =>
+    Effect.gen(function*() {
+      const r = yield* run(["payscore", "permissions", "--openid", OPENID, "--service-id", "500001", "--appid", APPID, "--sandbox", "--json"])
+      assert.strictEqual(r.code, 0, r.stderr)
+      const out = JSON.parse(r.stdout)
+      assert.strictEqual(out.status, 200)
+      assert.match(out.requestId, /-0$/)
+      assert.strictEqual(out.data.authorization_state, "AVAILABLE")
+      assert.strictEqual(out.data.authorization_success_time, "2024-05-20T05:29:35.000Z")
+    }))
+
+  it.effect("by --authorization-code, and a readable table without --json", () =>
+    Effect.gen(function*() {
+      const r = yield* run(["payscore", "permissions", "--authorization-code", "1234323JKHDFE1243252", "--service-id", "500001", "--sandbox"])
+      assert.strictEqual(r.code, 0, r.stderr)
+      assert.match(r.stdout, /authorization_state\s+AVAILABLE/)
+      assert.match(r.stdout, /Request-ID [0-9A-F]{40}-0/)
+    }))
+
+  it.effect("businesscircle authorization with a --seed file", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "wxpay-cli-"))
+      const file = path.join(dir, "seed.json")
+      fs.writeFileSync(file, JSON.stringify({ businessCircle: [{ appid: APPID, openid: "oSeeded", sub_mchid: "1900000109", authorize_state: "DEAUTHORIZED" }] }))
+      try {
+        const r = yield* run(["businesscircle", "authorization", "--openid", "oSeeded", "--appid", APPID, "--sub-mchid", "1900000109", "--sandbox", "--seed", file, "--json"])
+        assert.strictEqual(r.code, 0, r.stderr)
+        assert.strictEqual(JSON.parse(r.stdout).data.authorize_state, "DEAUTHORIZED")
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true })
+      }
+    }))
+
+  it.effect("errors map to distinct exit codes and print tag, code, message and Request-ID", () =>
+    Effect.gen(function*() {
+      const business = yield* run(["payscore", "permissions", "--openid", "oNobody", "--service-id", "500001", "--appid", APPID, "--sandbox", "--json"])
+      assert.strictEqual(business.code, 4)
+      const e = JSON.parse(business.stdout).error
+      assert.strictEqual(e._tag, "BusinessError")
+      assert.strictEqual(e.code, "ORDER_NOT_EXIST")
+      assert.match(e.requestId, /-0$/)
+
+      const human = yield* run(["payscore", "permissions", "--openid", "oNobody", "--service-id", "500001", "--appid", APPID, "--sandbox"])
+      assert.strictEqual(human.code, 4)
+      assert.include(human.stderr, "error: BusinessError ORDER_NOT_EXIST")
+      assert.include(human.stderr, "Request-ID:")
+
+      const invalid = yield* run(["payscore", "permissions", "--openid", "../x", "--service-id", "500001", "--appid", APPID, "--sandbox"])
+      assert.strictEqual(invalid.code, 3)
+      assert.include(invalid.stderr, "InvalidRequestError")
+
+      const both = yield* run(["payscore", "permissions", "--openid", OPENID, "--authorization-code", "X", "--service-id", "500001", "--sandbox"])
+      assert.strictEqual(both.code, 3)
+
+      const noCredentials = yield* run(["businesscircle", "authorization", "--openid", OPENID, "--appid", APPID])
+      assert.strictEqual(noCredentials.code, 8)
+      assert.include(noCredentials.stderr, "WECHATPAY_MCHID")
+
+      const usage = yield* run(["payscore", "permissions", "--openid", OPENID])
+      assert.strictEqual(usage.code, 2)
+    }))
+
+  it.live("`sandbox` serves any client: its printed settings work with Wechatpay.layerConfig; key files go when it stops", () =>
+    Effect.gen(function*() {
+      const child = spawn(process.execPath, [BIN, "sandbox", "--json"], { env: cleanEnv(), stdio: ["ignore", "pipe", "pipe"] })
+      const first = yield* Effect.async<string>((resume) => {
+        let buffer = ""
+        child.stdout.on("data", (chunk) => {
+          buffer += chunk
+          if (buffer.includes("\n")) resume(Effect.succeed(buffer.slice(0, buffer.indexOf("\n"))))
+        })
+      })
+      outputs.push(first)
+      const { baseUrl, env } = JSON.parse(first) as { baseUrl: string; env: Record<string, string> }
+      assert.match(baseUrl, /^http:\/\/127\.0\.0\.1:\d+$/)
+      assert.isTrue(fs.existsSync(env.WECHATPAY_PRIVATE_KEY_FILE!))
+      assert.strictEqual(fs.statSync(env.WECHATPAY_PRIVATE_KEY_FILE!).mode & 0o077, 0)
+
+      // through the library, configured only from what the command printed
+      const result = yield* BusinessCircle.getUserAuthorization({ openid: OPENID, params: { appid: APPID } }).pipe(
+        Effect.provide(Layer.merge(
+          Wechatpay.layerConfig().pipe(Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))),
+          NodeHttpClient.layerUndici
+        ))
+      )
+      assert.strictEqual(result.authorize_state, "AUTHORIZED")
+      // and through the CLI itself
+      const viaCli = yield* run(["businesscircle", "authorization", "--openid", OPENID, "--appid", APPID, "--json"], cleanEnv(env))
+      assert.strictEqual(viaCli.code, 0, viaCli.stderr)
+
+      const exited = Effect.async<number | null>((resume) => {
+        child.on("exit", (code) => resume(Effect.succeed(code)))
+      })
+      child.kill("SIGINT")
+      yield* exited
+      assert.isFalse(fs.existsSync(path.dirname(env.WECHATPAY_PRIVATE_KEY_FILE!)))
+    }), { timeout: 30_000 })
+
+  it.live("demo (npm start) runs the three queries and catches both typed errors, exit 0", () =>
+    Effect.gen(function*() {
+      const r = yield* run(["demo"])
+      assert.strictEqual(r.code, 0, r.stderr)
+      assert.include(r.stdout, "authorization_state         AVAILABLE")
+      assert.include(r.stdout, "authorize_state  AUTHORIZED")
+      assert.include(r.stdout, "caught BusinessError 404 ORDER_NOT_EXIST")
+      assert.include(r.stdout, "caught SignatureError InvalidSignature")
+    }))
+
+  it("no output of any command above contains key material or a signature", () => {
+    assert.isAbove(outputs.length, 10)
+    for (const text of outputs) {
+      assert.notInclude(text, "PRIVATE KEY")
+      assert.notInclude(text, "BEGIN")
+      assert.notInclude(text, "signature=")
+      assert.notInclude(text, "WECHATPAY2-SHA256-RSA2048 mchid")
+    }
+  })
+})
