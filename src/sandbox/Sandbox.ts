@@ -27,6 +27,14 @@ import { createServer } from "node:http"
 import { promisify } from "node:util"
 import type { InvalidKeyError } from "../errors/Errors.js"
 import * as X509 from "../internal/x509.js"
+import {
+  AppId,
+  AuthorizationCode,
+  BusinessCircleOpenid,
+  PayscoreOpenid,
+  ServiceId,
+  SubMchid
+} from "../schemas/Common.js"
 import * as Signer from "../services/Signer.js"
 import * as Verifier from "../services/Verifier.js"
 import { BaseUrl } from "../internal/references.js"
@@ -39,8 +47,6 @@ import * as Engine from "./engine.js"
 const Rfc3339String = Schema.String.pipe(
   Schema.filter((s) => Engine.isRfc3339(s) || "must be an RFC 3339 date-time such as 2024-05-20T13:29:35+08:00")
 )
-const Ident = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_-]{1,32}$/))
-const Openid = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_-]{1,128}$/))
 
 /**
  * A Pay Score authorization record in the sandbox store.
@@ -51,10 +57,10 @@ const Openid = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_-]{1,128}$/))
  * @category seed
  */
 export const PayscoreSeed = Schema.Struct({
-  service_id: Ident,
-  appid: Ident,
-  openid: Openid,
-  authorization_code: Schema.optional(Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_\-*|]{1,32}$/))),
+  service_id: ServiceId,
+  appid: AppId,
+  openid: PayscoreOpenid,
+  authorization_code: Schema.optional(AuthorizationCode),
   authorization_state: Schema.optional(Schema.Literal("AVAILABLE", "UNAVAILABLE", "UNBINDUSER")),
   authorization_success_time: Schema.optional(Rfc3339String),
   cancel_authorization_time: Schema.optional(Rfc3339String),
@@ -77,9 +83,9 @@ export type PayscoreSeed = typeof PayscoreSeed.Type
  * @category seed
  */
 export const BusinessCircleSeed = Schema.Struct({
-  appid: Ident,
-  openid: Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_-]{1,64}$/)),
-  sub_mchid: Schema.optional(Schema.String.pipe(Schema.pattern(/^[0-9]{1,32}$/))),
+  appid: AppId,
+  openid: BusinessCircleOpenid,
+  sub_mchid: Schema.optional(SubMchid),
   authorize_state: Schema.Literal("UNAUTHORIZED", "AUTHORIZED", "DEAUTHORIZED"),
   authorize_time: Schema.optional(Rfc3339String),
   deauthorize_time: Schema.optional(Rfc3339String)
