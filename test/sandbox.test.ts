@@ -6,6 +6,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { BusinessCircle, Payscore, Signer, Wechatpay, type WechatpayError } from "../src/index.js"
 import { Sandbox } from "../src/sandbox/index.js"
+import { NoRetry } from "./helpers/world.js"
 
 const SERVICE_ID = "500001"
 const APPID = "wxd678efh567hg6787"
@@ -161,7 +162,7 @@ describe("faults on demand: each one gives the client the right typed error", ()
     BusinessCircle.getUserAuthorization({ openid: "oUser1", params: { appid: APPID } })
   ]
 
-  layer(Sandbox.layerTest({ seed }))((it) => {
+  layer(Layer.merge(Sandbox.layerTest({ seed }), NoRetry))((it) => {
     for (const [fault, expected] of expectations) {
       it.effect(`${fault} on every query`, () =>
         Effect.gen(function*() {

@@ -9,8 +9,8 @@ import * as Headers from "@effect/platform/Headers"
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
@@ -28,7 +28,14 @@ import { USER_AGENT } from "../internal/version.js"
 import { Signer } from "./Signer.js"
 import { Verifier } from "./Verifier.js"
 
-import { BaseUrl } from "../internal/references.js"
+import {
+  BaseUrl,
+  FailoverHosts,
+  PRIMARY_BASE_URL,
+  RequestTimeout,
+  Retry,
+  type RetryPolicy
+} from "../internal/references.js"
 
 export {
   /**
@@ -53,7 +60,34 @@ export {
    * @since 0.1.0
    * @category constants
    */
-  PRIMARY_BASE_URL
+  /**
+   * The hosts tried in turn after a transport failure while `BaseUrl` is at
+   * its default: primary, then backup.
+   *
+   * @since 0.1.0
+   * @category references
+   */
+  FailoverHosts,
+  PRIMARY_BASE_URL,
+  /**
+   * The time one attempt may take, sending to last body byte (default 10 s).
+   *
+   * @since 0.1.0
+   * @category references
+   */
+  RequestTimeout,
+  /**
+   * The retry policy (default: 3 attempts in all, 200 ms doubling to 2 s, with jitter).
+   *
+   * @since 0.1.0
+   * @category references
+   */
+  Retry,
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  type RetryPolicy
 } from "../internal/references.js"
 
 export {
@@ -282,7 +316,7 @@ const withContext = (
 
 const decodeBody = <A>(
   decode: Decoder<A>,
-  response: HttpClientResponse.HttpClientResponse,
+  status: number,
   headers: Headers.Headers,
   text: string,
   canonical: string,
@@ -296,7 +330,7 @@ const decodeBody = <A>(
       new DecodeError({
         method: "GET",
         path: canonical,
-        status: response.status,
+        status,
         description: text.length === 0 ? "empty body" : "body is not JSON",
         ...(requestId !== undefined ? { requestId } : {}),
         cause
@@ -309,25 +343,29 @@ const decodeBody = <A>(
       new DecodeError({
         method: "GET",
         path: canonical,
-        status: response.status,
+        status,
         description: ParseResult.TreeFormatter.formatErrorSync(result.left),
         ...(requestId !== undefined ? { requestId } : {})
       })
     )
   }
-  return Effect.succeed({ data: result.right, status: response.status, headers, requestId })
+  return Effect.succeed({ data: result.right, status, headers, requestId })
 }
 
-const handleResponse = <A>(
+/**
+ * Verifies an exchange and decodes it: a 2xx must carry signature headers
+ * that verify, then its body must decode with `decode`; a non-2xx becomes a
+ * `BusinessError`, verified when it carries signature headers.
+ *
+ * @since 0.1.0
+ * @category pipeline
+ */
+export const verifyAndDecode = <A>(
   decode: Decoder<A>,
   verifier: Verifier["Type"],
-  canonical: string,
-  response: HttpClientResponse.HttpClientResponse,
-  text: string,
-  receivedAt: number
+  exchange: Exchange
 ): Effect.Effect<WechatpayResponse<A>, SignatureError | BusinessError | DecodeError> => {
-  const headers = response.headers
-  const status = response.status
+  const { canonical, headers, receivedAt, status, text } = exchange
   const requestId = headers["request-id"]
   const serial = headers["wechatpay-serial"]
   const timestamp = headers["wechatpay-timestamp"]
@@ -366,7 +404,7 @@ const handleResponse = <A>(
       onFailure: (error) => Effect.fail(withContext(error, status, canonical, requestId)),
       onSuccess: (): Effect.Effect<WechatpayResponse<A>, SignatureError | BusinessError | DecodeError> =>
         ok
-          ? decodeBody(decode, response, headers, text, canonical, requestId)
+          ? decodeBody(decode, status, headers, text, canonical, requestId)
           : Effect.fail(businessError(status, text, true, canonical, requestId))
     }
   )
@@ -389,16 +427,136 @@ const networkError = (canonical: string) => (error: HttpClientError.HttpClientEr
   })
 
 /**
+ * One HTTP exchange as received: status, headers, the raw body text and when
+ * it arrived (epoch milliseconds, from the `Clock`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Exchange {
+  readonly canonical: string
+  readonly status: number
+  readonly headers: Headers.Headers
+  readonly text: string
+  readonly receivedAt: number
+}
+
+const retryable = (error: unknown): boolean =>
+  typeof error === "object" && error !== null && "_tag" in error
+    ? error._tag === "NetworkError"
+      ? (error as NetworkError).reason !== "InvalidUrl"
+      : error._tag === "BusinessError" && (error as BusinessError).retryable
+    : false
+
+const withAttempts = <E>(error: E, attempts: number): E =>
+  error instanceof NetworkError
+    ? new NetworkError({ ...error, attempts }) as E
+    : error instanceof BusinessError
+    ? new BusinessError({ ...error, attempts }) as E
+    : error
+
+const backoff = (policy: RetryPolicy, attempt: number): Effect.Effect<void> => {
+  const base = Duration.toMillis(Duration.decode(policy.baseDelay))
+  const max = Duration.toMillis(Duration.decode(policy.maxDelay))
+  const delay = Math.min(max, base * 2 ** (attempt - 1))
+  return policy.jitter
+    ? Effect.randomWith((random) => Effect.flatMap(random.next, (r) => Effect.sleep(delay * (0.5 + r / 2))))
+    : Effect.sleep(delay)
+}
+
+/**
+ * The signed exchange under every request: signs `GET {canonical}` afresh
+ * on every attempt, sends it with `Accept`, `User-Agent`, `Authorization`
+ * and (when given) `Wechatpay-Serial`, reads the raw body once, and hands the
+ * exchange to `finish` (verification and decoding). Around it: a timeout per
+ * attempt (`RequestTimeout`), retries of transport failures, 429 and 5xx
+ * with exponential backoff and jitter (`Retry`), and failover to the next
+ * host of `FailoverHosts` after a transport failure when `BaseUrl` is left at
+ * its default.
+ *
+ * @since 0.1.0
+ * @category pipeline
+ */
+export const exchange = <A, E>(
+  canonical: string,
+  preferredSerial: string | undefined,
+  finish: (exchange: Exchange) => Effect.Effect<A, E>
+): Effect.Effect<A, E | NetworkError | SignatureError, Signer | HttpClient.HttpClient> =>
+  Effect.contextWithEffect((context: Context.Context<Signer | HttpClient.HttpClient>) => {
+    const signer = Context.get(context, Signer)
+    const client = prepareClient(Context.get(context, HttpClient.HttpClient))
+    const base = Context.get(context, BaseUrl)
+    const hosts = base === PRIMARY_BASE_URL ? Context.get(context, FailoverHosts) : [base]
+    const policy = Context.get(context, Retry)
+    const timeout = Context.get(context, RequestTimeout)
+    const toNetworkError = networkError(canonical)
+    const timedOut = () =>
+      new NetworkError({
+        reason: "Timeout",
+        method: "GET",
+        path: canonical,
+        description: `no complete answer within ${Duration.format(timeout)}`
+      })
+
+    const attempt = (host: string): Effect.Effect<A, E | NetworkError | SignatureError> =>
+      Effect.flatMap(signer.authorize("GET", canonical, ""), (authorization) =>
+        Effect.flatMap(
+          Effect.timeoutFail(
+            Effect.mapError(
+              Effect.flatMap(
+                client.execute(HttpClientRequest.get(joinUrl(host, canonical), {
+                  headers: preferredSerial === undefined
+                    ? { accept: "application/json", "user-agent": USER_AGENT, authorization }
+                    : {
+                      accept: "application/json",
+                      "user-agent": USER_AGENT,
+                      authorization,
+                      "wechatpay-serial": preferredSerial
+                    }
+                })),
+                (response) => Effect.map(response.text, (text) => [response, text] as const)
+              ),
+              toNetworkError
+            ),
+            { duration: timeout, onTimeout: timedOut }
+          ),
+          ([response, text]) =>
+            Effect.clockWith((clock) =>
+              finish({
+                canonical,
+                status: response.status,
+                headers: response.headers,
+                text,
+                receivedAt: clock.unsafeCurrentTimeMillis()
+              })
+            )
+        ))
+
+    if (policy.maxAttempts <= 1 && hosts.length === 1) return attempt(hosts[0] ?? base)
+    const loop = (n: number, host: number): Effect.Effect<A, E | NetworkError | SignatureError> =>
+      Effect.catchAll(attempt(hosts[host] ?? base), (error) =>
+        n < policy.maxAttempts && retryable(error)
+          ? Effect.zipRight(
+            backoff(policy, n),
+            loop(n + 1, error instanceof NetworkError ? (host + 1) % hosts.length : host)
+          )
+          : Effect.fail(n > 1 ? withAttempts(error, n) : error))
+    return loop(1, 0)
+  })
+
+/**
  * Sends one signed GET for a canonical `path?query` (already encoded) and
  * returns the verified, decoded response. This is the single pipeline every
  * query goes through:
  *
- * 1. sign `GET\n{canonical}\n{timestamp}\n{nonce}\n\n` (fresh on every run);
+ * 1. sign `GET\n{canonical}\n{timestamp}\n{nonce}\n\n` (fresh on every attempt);
  * 2. send it with `Accept`, `User-Agent`, `Authorization` and
  *    `Wechatpay-Serial` (no trace-propagation headers);
  * 3. read the raw body once and verify it (2xx must be signed; non-2xx are
  *    verified when signed);
- * 4. decode 2xx bodies with `decode`, map non-2xx to `BusinessError`.
+ * 4. decode 2xx bodies with `decode`, map non-2xx to `BusinessError`;
+ *
+ * with the timeout, retries and failover of {@link exchange}.
  *
  * @since 0.1.0
  * @category pipeline
@@ -407,34 +565,8 @@ export const send = <A>(
   canonical: string,
   decode: Decoder<A>
 ): Effect.Effect<WechatpayResponse<A>, WechatpayError, Requirements> =>
-  Effect.contextWithEffect((context: Context.Context<Requirements>) => {
-    const signer = Context.get(context, Signer)
-    const verifier = Context.get(context, Verifier)
-    const client = prepareClient(Context.get(context, HttpClient.HttpClient))
-    const url = joinUrl(Context.get(context, BaseUrl), canonical)
-    const toNetworkError = networkError(canonical)
-    return Effect.flatMap(signer.authorize("GET", canonical, ""), (authorization) =>
-      Effect.flatMap(
-        Effect.mapError(
-          Effect.flatMap(
-            client.execute(HttpClientRequest.get(url, {
-              headers: {
-                accept: "application/json",
-                "user-agent": USER_AGENT,
-                authorization,
-                "wechatpay-serial": verifier.preferredSerial
-              }
-            })),
-            (response) => Effect.map(response.text, (text) => [response, text] as const)
-          ),
-          toNetworkError
-        ),
-        ([response, text]) =>
-          Effect.clockWith((clock) =>
-            handleResponse(decode, verifier, canonical, response, text, clock.unsafeCurrentTimeMillis())
-          )
-      ))
-  })
+  Effect.flatMap(Verifier, (verifier) =>
+    exchange(canonical, verifier.preferredSerial, (ex) => verifyAndDecode(decode, verifier, ex)))
 
 // ---------------------------------------------------------------------------
 // Endpoints

@@ -35,6 +35,8 @@ export interface Reply {
   readonly sign?: false | SignOptions
   /** Fail at the transport level instead of answering. */
   readonly transportFailure?: boolean
+  /** Never answer (until interrupted). */
+  readonly hang?: boolean
 }
 
 export interface Platform {
@@ -51,6 +53,7 @@ let requestCounter = 0
 export const makeFakeWechat = (platform: Platform, respond: (request: RecordedRequest) => Reply) => {
   const requests: Array<RecordedRequest> = []
   const responseHeaders: Array<Readonly<Record<string, string>>> = []
+  let interrupted = 0
   const client = HttpClient.make((request, url) =>
     Effect.clockWith((clock) => {
       const recorded: RecordedRequest = {
@@ -61,6 +64,12 @@ export const makeFakeWechat = (platform: Platform, respond: (request: RecordedRe
       }
       requests.push(recorded)
       const reply = respond(recorded)
+      if (reply.hang === true) {
+        return Effect.onInterrupt(Effect.never, () =>
+          Effect.sync(() => {
+            interrupted++
+          }))
+      }
       if (reply.transportFailure === true) {
         return Effect.fail(
           new HttpClientError.RequestError({
@@ -97,6 +106,7 @@ export const makeFakeWechat = (platform: Platform, respond: (request: RecordedRe
   return {
     requests,
     responseHeaders,
+    interrupted: () => interrupted,
     layer: Layer.succeed(HttpClient.HttpClient, client)
   }
 }
