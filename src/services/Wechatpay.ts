@@ -5,12 +5,8 @@
  *
  * @since 0.1.0
  */
-import * as Headers from "@effect/platform/Headers"
-import * as HttpClient from "@effect/platform/HttpClient"
-import type * as HttpClientError from "@effect/platform/HttpClientError"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
+import type * as Headers from "@effect/platform/Headers"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
@@ -20,22 +16,30 @@ import {
   type BusinessErrorDetail,
   DecodeError,
   InvalidRequestError,
-  NetworkError,
   SignatureError,
   type WechatpayError
 } from "../errors/Errors.js"
-import { USER_AGENT } from "../internal/version.js"
-import { Signer } from "./Signer.js"
+import { exchange, type Exchange } from "../internal/pipeline.js"
+import type { Signer } from "./Signer.js"
 import { Verifier } from "./Verifier.js"
 
-import {
-  BaseUrl,
-  FailoverHosts,
-  PRIMARY_BASE_URL,
-  RequestTimeout,
-  Retry,
-  type RetryPolicy
-} from "../internal/references.js"
+export {
+  /**
+   * The signed exchange under every request: signing, sending, timeout,
+   * retries and failover, with verification left to a `finish` step.
+   *
+   * @since 0.1.0
+   * @category pipeline
+   */
+  exchange,
+  /**
+   * One HTTP exchange as received.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  type Exchange
+} from "../internal/pipeline.js"
 
 export {
   /**
@@ -231,20 +235,6 @@ export const query = (params: QueryInput | undefined): string => {
 // The pipeline
 // ---------------------------------------------------------------------------
 
-const propagationOff = new WeakMap<HttpClient.HttpClient, HttpClient.HttpClient>()
-
-const prepareClient = (client: HttpClient.HttpClient): HttpClient.HttpClient => {
-  let prepared = propagationOff.get(client)
-  if (prepared === undefined) {
-    prepared = HttpClient.withTracerPropagation(client, false)
-    propagationOff.set(client, prepared)
-  }
-  return prepared
-}
-
-const joinUrl = (base: string, canonical: string): string =>
-  (base.endsWith("/") ? base.slice(0, -1) : base) + canonical
-
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
 const optionalString = (u: unknown): string | undefined => (typeof u === "string" ? u : undefined)
@@ -409,140 +399,6 @@ export const verifyAndDecode = <A>(
     }
   )
 }
-
-const networkError = (canonical: string) => (error: HttpClientError.HttpClientError): NetworkError =>
-  new NetworkError({
-    reason: error._tag === "RequestError" && error.reason === "InvalidUrl" ? "InvalidUrl" : "Transport",
-    method: "GET",
-    path: canonical,
-    description: error._tag === "RequestError"
-      ? error.reason === "InvalidUrl"
-        ? "the base URL does not form a valid URL"
-        : `request failed${error.cause instanceof Error ? `: ${error.cause.message}` : ""}`
-      : `reading the response failed${error.cause instanceof Error ? `: ${error.cause.message}` : ""}`,
-    ...(error._tag === "ResponseError" && error.response.headers["request-id"] !== undefined
-      ? { requestId: error.response.headers["request-id"] }
-      : {}),
-    ...(error.cause !== undefined ? { cause: error.cause } : {})
-  })
-
-/**
- * One HTTP exchange as received: status, headers, the raw body text and when
- * it arrived (epoch milliseconds, from the `Clock`).
- *
- * @since 0.1.0
- * @category models
- */
-export interface Exchange {
-  readonly canonical: string
-  readonly status: number
-  readonly headers: Headers.Headers
-  readonly text: string
-  readonly receivedAt: number
-}
-
-const retryable = (error: unknown): boolean =>
-  typeof error === "object" && error !== null && "_tag" in error
-    ? error._tag === "NetworkError"
-      ? (error as NetworkError).reason !== "InvalidUrl"
-      : error._tag === "BusinessError" && (error as BusinessError).retryable
-    : false
-
-const withAttempts = <E>(error: E, attempts: number): E =>
-  error instanceof NetworkError
-    ? new NetworkError({ ...error, attempts }) as E
-    : error instanceof BusinessError
-    ? new BusinessError({ ...error, attempts }) as E
-    : error
-
-const backoff = (policy: RetryPolicy, attempt: number): Effect.Effect<void> => {
-  const base = Duration.toMillis(Duration.decode(policy.baseDelay))
-  const max = Duration.toMillis(Duration.decode(policy.maxDelay))
-  const delay = Math.min(max, base * 2 ** (attempt - 1))
-  return policy.jitter
-    ? Effect.randomWith((random) => Effect.flatMap(random.next, (r) => Effect.sleep(delay * (0.5 + r / 2))))
-    : Effect.sleep(delay)
-}
-
-/**
- * The signed exchange under every request: signs `GET {canonical}` afresh
- * on every attempt, sends it with `Accept`, `User-Agent`, `Authorization`
- * and (when given) `Wechatpay-Serial`, reads the raw body once, and hands the
- * exchange to `finish` (verification and decoding). Around it: a timeout per
- * attempt (`RequestTimeout`), retries of transport failures, 429 and 5xx
- * with exponential backoff and jitter (`Retry`), and failover to the next
- * host of `FailoverHosts` after a transport failure when `BaseUrl` is left at
- * its default.
- *
- * @since 0.1.0
- * @category pipeline
- */
-export const exchange = <A, E>(
-  canonical: string,
-  preferredSerial: string | undefined,
-  finish: (exchange: Exchange) => Effect.Effect<A, E>
-): Effect.Effect<A, E | NetworkError | SignatureError, Signer | HttpClient.HttpClient> =>
-  Effect.contextWithEffect((context: Context.Context<Signer | HttpClient.HttpClient>) => {
-    const signer = Context.get(context, Signer)
-    const client = prepareClient(Context.get(context, HttpClient.HttpClient))
-    const base = Context.get(context, BaseUrl)
-    const hosts = base === PRIMARY_BASE_URL ? Context.get(context, FailoverHosts) : [base]
-    const policy = Context.get(context, Retry)
-    const timeout = Context.get(context, RequestTimeout)
-    const toNetworkError = networkError(canonical)
-    const timedOut = () =>
-      new NetworkError({
-        reason: "Timeout",
-        method: "GET",
-        path: canonical,
-        description: `no complete answer within ${Duration.format(timeout)}`
-      })
-
-    const attempt = (host: string): Effect.Effect<A, E | NetworkError | SignatureError> =>
-      Effect.flatMap(signer.authorize("GET", canonical, ""), (authorization) =>
-        Effect.flatMap(
-          Effect.timeoutFail(
-            Effect.mapError(
-              Effect.flatMap(
-                client.execute(HttpClientRequest.get(joinUrl(host, canonical), {
-                  headers: preferredSerial === undefined
-                    ? { accept: "application/json", "user-agent": USER_AGENT, authorization }
-                    : {
-                      accept: "application/json",
-                      "user-agent": USER_AGENT,
-                      authorization,
-                      "wechatpay-serial": preferredSerial
-                    }
-                })),
-                (response) => Effect.map(response.text, (text) => [response, text] as const)
-              ),
-              toNetworkError
-            ),
-            { duration: timeout, onTimeout: timedOut }
-          ),
-          ([response, text]) =>
-            Effect.clockWith((clock) =>
-              finish({
-                canonical,
-                status: response.status,
-                headers: response.headers,
-                text,
-                receivedAt: clock.unsafeCurrentTimeMillis()
-              })
-            )
-        ))
-
-    if (policy.maxAttempts <= 1 && hosts.length === 1) return attempt(hosts[0] ?? base)
-    const loop = (n: number, host: number): Effect.Effect<A, E | NetworkError | SignatureError> =>
-      Effect.catchAll(attempt(hosts[host] ?? base), (error) =>
-        n < policy.maxAttempts && retryable(error)
-          ? Effect.zipRight(
-            backoff(policy, n),
-            loop(n + 1, error instanceof NetworkError ? (host + 1) % hosts.length : host)
-          )
-          : Effect.fail(n > 1 ? withAttempts(error, n) : error))
-    return loop(1, 0)
-  })
 
 /**
  * Sends one signed GET for a canonical `path?query` (already encoded) and
