@@ -19,6 +19,13 @@ export * as Payscore from "./services/Payscore.js"
 export * as BusinessCircle from "./services/BusinessCircle.js"
 
 /**
+ * AEAD_AES_256_GCM resources: platform certificates and callback payloads.
+ *
+ * @since 0.1.0
+ */
+export * as Aead from "./services/Aead.js"
+
+/**
  * Request signing (`Signer.Signer`, `Signer.layer`).
  *
  * @since 0.1.0
@@ -61,7 +68,17 @@ export {
    * @since 0.1.0
    * @category errors
    */
+  CertificateError,
+  /**
+   * @since 0.1.0
+   * @category errors
+   */
   DecodeError,
+  /**
+   * @since 0.1.0
+   * @category errors
+   */
+  DecryptError,
   /**
    * @since 0.1.0
    * @category errors

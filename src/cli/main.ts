@@ -161,13 +161,15 @@ const writeCredentials = (dir: string, c: Sandbox.Credentials) =>
     const files = {
       privateKey: path.join(dir, "apiclient_key.pem"),
       publicKey: path.join(dir, "wechatpay_public_key.pem"),
-      certificate: path.join(dir, "certificates", `wechatpay_${c.platformCertificateSerial}.pem`)
+      certificates: path.join(dir, "certificates")
     }
     if (c.merchantPrivateKey !== undefined) {
       await fs.writeFile(files.privateKey, Redacted.value(c.merchantPrivateKey), { mode: 0o600 })
     }
     await fs.writeFile(files.publicKey, c.platformPublicKeyPem)
-    await fs.writeFile(files.certificate, c.platformCertificatePem)
+    if (c.platformCertificateSerial !== undefined && c.platformCertificatePem !== undefined) {
+      await fs.writeFile(path.join(files.certificates, `wechatpay_${c.platformCertificateSerial}.pem`), c.platformCertificatePem)
+    }
     return files
   })
 
@@ -202,7 +204,7 @@ const sandboxCommand = Command.make("sandbox", {
       WECHATPAY_PRIVATE_KEY_FILE: files.privateKey,
       WECHATPAY_PUBLIC_KEY_ID: server.credentials.platformPublicKeyId,
       WECHATPAY_PUBLIC_KEY_FILE: files.publicKey,
-      WECHATPAY_PLATFORM_CERTIFICATES_DIR: path.dirname(files.certificate)
+      WECHATPAY_PLATFORM_CERTIFICATES_DIR: files.certificates
     }
     if (o.json) {
       yield* Console.log(JSON.stringify({ baseUrl: server.baseUrl, env }))

@@ -266,7 +266,7 @@ export class InvalidRequestError extends Schema.TaggedError<InvalidRequestError>
  * @category errors
  */
 export class InvalidKeyError extends Schema.TaggedError<InvalidKeyError>()("InvalidKeyError", {
-  key: Schema.Literal("PrivateKey", "PublicKey", "Certificate", "KeyRing"),
+  key: Schema.Literal("PrivateKey", "PublicKey", "Certificate", "KeyRing", "ApiV3Key"),
   id: Schema.optional(Schema.String),
   description: Schema.String
 }) {
@@ -275,6 +275,54 @@ export class InvalidKeyError extends Schema.TaggedError<InvalidKeyError>()("Inva
    */
   override get message(): string {
     return `${this.key}${this.id !== undefined ? ` ${this.id}` : ""}: ${this.description}`
+  }
+}
+
+/**
+ * An `AEAD_AES_256_GCM` resource (a platform certificate, a callback payload)
+ * could not be decrypted: the algorithm is not supported, a field is
+ * malformed, or authentication failed (wrong APIv3 key, altered ciphertext,
+ * nonce or associated data). The plaintext and the key are never included.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class DecryptError extends Schema.TaggedError<DecryptError>()("DecryptError", {
+  reason: Schema.Literal("UnsupportedAlgorithm", "Malformed", "AuthenticationFailed"),
+  description: Schema.String
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `decryption ${this.reason}: ${this.description}`
+  }
+}
+
+/**
+ * Platform certificates could not be downloaded or trusted.
+ *
+ * - `NotAvailable`: 404 `RESOURCE_NOT_EXISTS`: the merchant has no platform
+ *   certificates; use the WeChat Pay public key (`publicKeys`) instead.
+ * - `Download`: the download failed (network, non-2xx, body not as documented).
+ * - `Decrypt`: a certificate did not decrypt with the APIv3 key.
+ * - `Unverified`: the download's own signature did not verify with a
+ *   delivered certificate or an already trusted key.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CertificateError extends Schema.TaggedError<CertificateError>()("CertificateError", {
+  reason: Schema.Literal("NotAvailable", "Download", "Decrypt", "Unverified"),
+  description: Schema.String,
+  requestId: Schema.optional(Schema.String),
+  cause: Schema.optional(Schema.Defect)
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `platform certificates ${this.reason}: ${this.description}${suffix(this.requestId)}`
   }
 }
 

@@ -17,6 +17,7 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
@@ -27,6 +28,7 @@ import { createServer } from "node:http"
 import { promisify } from "node:util"
 import type { InvalidKeyError } from "../errors/Errors.js"
 import * as X509 from "../internal/x509.js"
+import * as Aead from "../services/Aead.js"
 import {
   AppId,
   AuthorizationCode,
@@ -239,8 +241,11 @@ export interface Credentials {
   readonly merchantPublicKeyPem: string
   readonly platformPublicKeyId: string
   readonly platformPublicKeyPem: string
-  readonly platformCertificateSerial: string
-  readonly platformCertificatePem: string
+  /** The first platform certificate (undefined with `platformCertificates: false`). */
+  readonly platformCertificateSerial: string | undefined
+  readonly platformCertificatePem: string | undefined
+  /** The APIv3 key that encrypts `GET /v3/certificates` (and would encrypt callbacks). */
+  readonly apiV3Key: Redacted.Redacted<string>
 }
 
 /**
@@ -274,6 +279,19 @@ export interface Service {
   readonly clearFaults: Effect.Effect<void>
   /** Every request received so far, oldest first. */
   readonly requests: Effect.Effect<ReadonlyArray<ReceivedRequest>>
+  /** The platform certificates `GET /v3/certificates` lists now, oldest first. */
+  readonly certificates: Effect.Effect<ReadonlyArray<{ readonly serial: string; readonly pem: string }>>
+  /**
+   * Issues a new platform certificate and returns its serial. Responses are
+   * signed with the newest certificate unless a request asks for another by
+   * `Wechatpay-Serial`; with `retireOld` the previous certificates are
+   * withdrawn at once (otherwise they stay listed, as during WeChat Pay's
+   * overlap before an old certificate expires).
+   */
+  readonly rotateCertificate: (options?: {
+    readonly retireOld?: boolean | undefined
+    readonly validity?: { readonly notBefore: Date; readonly notAfter: Date } | undefined
+  }) => Effect.Effect<string>
 }
 
 /**
@@ -306,6 +324,12 @@ export interface Options {
   readonly seed?: SeedData | undefined
   /** The platform certificate's validity; default 1970-01-01 to 2099-12-31, so `TestClock` works. */
   readonly certificateValidity?: { readonly notBefore: Date; readonly notAfter: Date } | undefined
+  /**
+   * Whether the merchant has platform certificates (default true). Without
+   * them `GET /v3/certificates` answers 404 `RESOURCE_NOT_EXISTS`, as for
+   * merchants created since late 2024, and only the public key signs.
+   */
+  readonly platformCertificates?: boolean | undefined
 }
 
 const generateKeyPair = promisify(crypto.generateKeyPair)
@@ -313,6 +337,9 @@ const generateKeyPair = promisify(crypto.generateKeyPair)
 const rsa = () => Effect.promise(() => generateKeyPair("rsa", { modulusLength: 2048 }))
 
 const randomDigits = (n: number) => Array.from(crypto.randomBytes(n), (b) => String(b % 10)).join("")
+
+const ALPHANUMERIC = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+const randomAlphanumeric = (n: number) => Array.from(crypto.randomBytes(n), (b) => ALPHANUMERIC[b % 62]).join("")
 
 const toPayscoreRecord = (seed: PayscoreSeed): Engine.PayscoreRecord => ({
   ...seed,
@@ -334,16 +361,35 @@ export const make = (options: Options = {}): Effect.Effect<Service, ServeError, 
     const merchantPublicKeyPem = options.merchant?.publicKeyPem ??
       generatedMerchant!.publicKey.export({ type: "spki", format: "pem" }).toString()
     const merchantSerialNo = options.merchant?.serialNo ?? crypto.randomBytes(20).toString("hex").toUpperCase()
-    const [publicKeyPair, certificatePair] = yield* Effect.all([rsa(), rsa()], { concurrency: 2 })
+    const withCertificates = options.platformCertificates ?? true
+    const publicKeyPair = yield* rsa()
     const platformPublicKeyId = `PUB_KEY_ID_01${randomDigits(28)}`
-    const platformCertificateSerial = (1 + (crypto.randomBytes(1)[0]! % 7)).toString(16) +
-      crypto.randomBytes(19).toString("hex").toUpperCase().slice(0, 39)
-    const platformCertificatePem = X509.selfSignedCertificate({
-      serialHex: platformCertificateSerial,
-      privateKey: certificatePair.privateKey,
-      notBefore: options.certificateValidity?.notBefore ?? new Date(0),
-      notAfter: options.certificateValidity?.notAfter ?? new Date(Date.UTC(2099, 11, 31, 23, 59, 59))
-    })
+    const apiV3KeyText = randomAlphanumeric(32)
+    const apiV3Key = Either.getOrThrow(Aead.apiV3Key(apiV3KeyText))
+    const config: Engine.EngineConfig = {
+      mchid,
+      merchantSerial: merchantSerialNo,
+      merchantPublicKey: crypto.createPublicKey(merchantPublicKeyPem),
+      publicKey: { id: platformPublicKeyId, privateKey: publicKeyPair.privateKey },
+      certificates: [],
+      encrypt: (plaintext) => Aead.encryptResource(apiV3Key, plaintext, { associatedData: "certificate" })
+    }
+    const newCertificate = (validity: { readonly notBefore: Date; readonly notAfter: Date } | undefined) =>
+      Effect.map(rsa(), (pair): Engine.PlatformCertificate => {
+        const serial = (1 + (crypto.randomBytes(1)[0]! % 7)).toString(16) +
+          crypto.randomBytes(20).toString("hex").toUpperCase().slice(0, 39)
+        const notBefore = validity?.notBefore ?? new Date(0)
+        const notAfter = validity?.notAfter ?? new Date(Date.UTC(2099, 11, 31, 23, 59, 59))
+        return {
+          id: serial,
+          privateKey: pair.privateKey,
+          notBefore,
+          notAfter,
+          pem: X509.selfSignedCertificate({ serialHex: serial, privateKey: pair.privateKey, notBefore, notAfter })
+        }
+      })
+    if (withCertificates) config.certificates.push(yield* newCertificate(options.certificateValidity))
+    const first = config.certificates[0]
     const credentials: Credentials = {
       mchid,
       merchantSerialNo,
@@ -353,17 +399,9 @@ export const make = (options: Options = {}): Effect.Effect<Service, ServeError, 
       merchantPublicKeyPem,
       platformPublicKeyId,
       platformPublicKeyPem: publicKeyPair.publicKey.export({ type: "spki", format: "pem" }).toString(),
-      platformCertificateSerial,
-      platformCertificatePem
-    }
-    const config: Engine.EngineConfig = {
-      mchid,
-      merchantSerial: merchantSerialNo,
-      merchantPublicKey: crypto.createPublicKey(merchantPublicKeyPem),
-      platformKeys: [
-        { id: platformPublicKeyId, privateKey: publicKeyPair.privateKey },
-        { id: platformCertificateSerial, privateKey: certificatePair.privateKey }
-      ]
+      platformCertificateSerial: first?.id,
+      platformCertificatePem: first?.pem,
+      apiV3Key: Redacted.make(apiV3KeyText)
     }
     const store = Engine.makeStore()
     const active: Array<Engine.ActiveFault> = []
@@ -448,7 +486,14 @@ export const make = (options: Options = {}): Effect.Effect<Service, ServeError, 
       clearFaults: Effect.sync(() => {
         active.length = 0
       }),
-      requests: Effect.sync(() => received.slice())
+      requests: Effect.sync(() => received.slice()),
+      certificates: Effect.sync(() => config.certificates.map((c) => ({ serial: c.id, pem: c.pem }))),
+      rotateCertificate: (rotation = {}) =>
+        Effect.map(newCertificate(rotation.validity), (certificate) => {
+          if (rotation.retireOld === true) config.certificates.length = 0
+          config.certificates.push(certificate)
+          return certificate.id
+        })
     })
   })
 
@@ -491,7 +536,9 @@ export const layerClient = (
       }),
       Verifier.layer({
         ...(trust !== "certificate" ? { publicKeys: { [c.platformPublicKeyId]: c.platformPublicKeyPem } } : {}),
-        ...(trust !== "publicKey" ? { certificates: [c.platformCertificatePem] } : {})
+        ...(trust !== "publicKey" && c.platformCertificatePem !== undefined
+          ? { certificates: [c.platformCertificatePem] }
+          : {})
       }),
       Layer.succeed(BaseUrl, sandbox.baseUrl)
     )

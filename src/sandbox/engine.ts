@@ -9,7 +9,11 @@ import * as crypto from "node:crypto"
 import { parseRfc3339 } from "../schemas/Common.js"
 
 /** @internal */
-export type Route = "payscore.openid" | "payscore.authorizationCode" | "businesscircle.userAuthorization"
+export type Route =
+  | "payscore.openid"
+  | "payscore.authorizationCode"
+  | "businesscircle.userAuthorization"
+  | "certificates"
 
 /** @internal */
 export type FaultKind =
@@ -63,13 +67,42 @@ export interface PlatformKey {
 }
 
 /** @internal */
+export interface PlatformCertificate extends PlatformKey {
+  readonly pem: string
+  readonly notBefore: Date
+  readonly notAfter: Date
+}
+
+/** @internal */
 export interface EngineConfig {
   readonly mchid: string
   readonly merchantSerial: string
   readonly merchantPublicKey: crypto.KeyObject
-  /** Keys the sandbox can sign with; the first is the default. */
-  readonly platformKeys: ReadonlyArray<PlatformKey>
+  /** The WeChat Pay public key (public-key mode). */
+  readonly publicKey: PlatformKey
+  /** Platform certificates, oldest first; empty for a merchant without any. Rotation changes it. */
+  readonly certificates: Array<PlatformCertificate>
+  /** Encrypts certificates in `GET /v3/certificates`. */
+  readonly encrypt: (plaintext: string) => {
+    readonly algorithm: string
+    readonly nonce: string
+    readonly associated_data?: string | undefined
+    readonly ciphertext: string
+  }
 }
+
+/**
+ * The key a response is signed with: the one the request's `Wechatpay-Serial`
+ * names; otherwise the newest platform certificate (as WeChat Pay does for
+ * certificate merchants), or the public key when there is none.
+ *
+ * @internal
+ */
+export const signingKey = (config: EngineConfig, wanted: string | undefined): PlatformKey =>
+  (wanted === config.publicKey.id ? config.publicKey : undefined) ??
+    config.certificates.find((c) => c.id === wanted) ??
+    config.certificates[config.certificates.length - 1] ??
+    config.publicKey
 
 /** @internal */
 export interface IncomingRequest {
@@ -239,6 +272,7 @@ const payscoreBody = (mchid: string, r: PayscoreRecord, byCode: boolean) =>
 const PREFIX_OPENID = "/v3/payscore/permissions/openid/"
 const PREFIX_CODE = "/v3/payscore/permissions/authorization-code/"
 const PREFIX_BC = "/v3/businesscircle/user-authorizations/"
+const CERTIFICATES = "/v3/certificates"
 
 /** Which route a URL names, by its path prefix. @internal */
 export const routeOf = (url: string): Route | undefined =>
@@ -248,6 +282,8 @@ export const routeOf = (url: string): Route | undefined =>
     ? "payscore.authorizationCode"
     : url.startsWith(PREFIX_BC)
     ? "businesscircle.userAuthorization"
+    : url === CERTIFICATES || url.startsWith(CERTIFICATES + "?")
+    ? "certificates"
     : undefined
 
 /** Routes and answers a request that passed the signature check. @internal */
@@ -306,6 +342,25 @@ export const route = (
         })
     }
   }
+  if (path === CERTIFICATES && request.method === "GET") {
+    if (config.certificates.length === 0) {
+      return {
+        route: "certificates",
+        result: new Failure(404, "RESOURCE_NOT_EXISTS", "无可用的平台证书，请使用微信支付公钥 (no platform certificates: use the WeChat Pay public key)")
+      }
+    }
+    return {
+      route: "certificates",
+      result: {
+        data: config.certificates.map((c) => ({
+          serial_no: c.id,
+          effective_time: beijingTime(c.notBefore.getTime()),
+          expire_time: beijingTime(c.notAfter.getTime()),
+          encrypt_certificate: config.encrypt(c.pem)
+        }))
+      }
+    }
+  }
   return { route: undefined, result: new Failure(404, "RESOURCE_NOT_EXISTS", "请求的资源不存在 (no such resource)") }
 }
 
@@ -358,7 +413,7 @@ export const handle = (
   }
   if (!active.has("Unsigned")) {
     const wanted = request.headers["wechatpay-serial"]
-    const key = config.platformKeys.find((k) => k.id === wanted) ?? config.platformKeys[0]!
+    const key = signingKey(config, wanted)
     const seconds = Math.floor(nowMillis / 1000)
     // ten minutes off: in the past when the clock allows (a TestClock starts at 0)
     const timestamp = String(!active.has("StaleTimestamp") ? seconds : seconds >= 600 ? seconds - 600 : seconds + 600)

@@ -7,13 +7,16 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { InvalidKeyError } from "../errors/Errors.js"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import { type CertificateError, InvalidKeyError } from "../errors/Errors.js"
+import * as Certificates from "../internal/certificates.js"
 import {
   fromKeys,
   type Options,
   parseKeys,
   type Service
 } from "../internal/ring.js"
+import type { Signer } from "./Signer.js"
 
 export {
   /**
@@ -129,3 +132,44 @@ export const make = (options: Options): Effect.Effect<Service, InvalidKeyError> 
  */
 export const layer = (options: Options): Layer.Layer<Verifier, InvalidKeyError> =>
   Layer.effect(Verifier, make(options))
+
+/**
+ * Options of {@link layerAutoCertificates}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type AutoCertificatesOptions = Certificates.AutoCertificatesOptions
+
+/**
+ * A verifier that downloads the platform certificates itself
+ * (`GET /v3/certificates` through the signed pipeline), decrypts them with the
+ * APIv3 key, and accepts a download only when its own signature verifies with
+ * a delivered certificate or an already trusted key. It refreshes every
+ * `refreshInterval` (12 h) and once when a response names an unknown serial:
+ * single-flight, and at most once per `minRefreshInterval` (60 s), so a flood
+ * of unknown serials cannot cause a flood of downloads. `publicKeys` are
+ * trusted alongside. A merchant without platform certificates gets a
+ * `CertificateError` with reason `NotAvailable` that says to use the public
+ * key instead.
+ *
+ * @example
+ * ```ts
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { Layer, Redacted } from "effect"
+ * import { Signer, Verifier } from "effect-wechatpay"
+ *
+ * declare const SignerLive: Layer.Layer<Signer.Signer>
+ *
+ * const VerifierLive = Verifier.layerAutoCertificates({ apiV3Key: Redacted.make("0123456789abcdef0123456789abcdef") }).pipe(
+ *   Layer.provide(Layer.merge(SignerLive, NodeHttpClient.layerUndici))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerAutoCertificates = (
+  options: AutoCertificatesOptions
+): Layer.Layer<Verifier, CertificateError | InvalidKeyError, Signer | HttpClient.HttpClient> =>
+  Layer.scoped(Verifier, Certificates.makeAutoCertificates(options))
