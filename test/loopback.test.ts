@@ -2,7 +2,7 @@ import { FetchHttpClient, HttpServer, HttpServerRequest, HttpServerResponse } fr
 import * as HttpClient from "@effect/platform/HttpClient"
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Schema } from "effect"
 import * as crypto from "node:crypto"
 import { createServer } from "node:http"
 import { BusinessCircle, Payscore, Wechatpay } from "../src/index.js"
@@ -16,6 +16,26 @@ const received: Array<{ url: string; headers: Readonly<Record<string, string>> }
 const app = Effect.gen(function*() {
   const request = yield* HttpServerRequest.HttpServerRequest
   received.push({ url: request.url, headers: request.headers })
+  if (request.url.startsWith("/v3/raw/")) {
+    // bodies whose bytes are not plain UTF-8 text: signed over the bytes as sent
+    const bytes = request.url === "/v3/raw/bom"
+      ? Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from("{\"ok\":true}")])
+      : Buffer.concat([Buffer.from("{\"ok\":\""), Buffer.from([0xff, 0xfe]), Buffer.from("\"}")])
+    const timestamp = String(Math.floor(Date.now() / 1000))
+    const nonce = crypto.randomBytes(16).toString("hex")
+    const signature = crypto.sign("sha256", Buffer.concat([Buffer.from(`${timestamp}\n${nonce}\n`), bytes, Buffer.from("\n")]), world.platform.privateKey).toString("base64")
+    return HttpServerResponse.uint8Array(bytes, {
+      status: 200,
+      contentType: "application/json",
+      headers: {
+        "request-id": crypto.randomUUID(),
+        "wechatpay-serial": PUB_KEY_ID,
+        "wechatpay-timestamp": timestamp,
+        "wechatpay-nonce": nonce,
+        "wechatpay-signature": signature
+      }
+    })
+  }
   const authorized = verifyAuthorization(world.merchant.publicKey, request.headers["authorization"] ?? "", request.method, request.url)
   const [status, body] = !authorized
     ? [401, { code: "SIGN_ERROR", message: "签名错误" }]
@@ -80,6 +100,11 @@ describe("real HTTP on loopback", () => {
             assert.isUndefined(r.headers["traceparent"])
             assert.isUndefined(r.headers["b3"])
           }
+          // signatures are checked over the raw bytes, whatever the transport does to text
+          const bom = yield* Effect.flip(Wechatpay.get("/v3/raw/bom", { schema: Schema.Unknown }))
+          assert.strictEqual(bom._tag, "DecodeError", bom.message)
+          const invalid = yield* Wechatpay.get("/v3/raw/invalid-utf8", { schema: Schema.Struct({ ok: Schema.String }) })
+          assert.strictEqual(invalid.data.ok, "\uFFFD\uFFFD")
         }).pipe(
           Effect.provide(
             Layer.mergeAll(BaseUrlLive, world.SignerLive, world.VerifierLive, transport).pipe(Layer.provideMerge(ServerLive))

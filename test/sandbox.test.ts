@@ -1,12 +1,14 @@
 import { FetchHttpClient } from "@effect/platform"
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Effect, Layer, Redacted } from "effect"
+import { Effect, Fiber, Layer, Redacted } from "effect"
+import * as TestClock from "effect/TestClock"
+import * as TestServices from "effect/TestServices"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { BusinessCircle, Payscore, Signer, Wechatpay, type WechatpayError } from "../src/index.js"
 import { Sandbox } from "../src/sandbox/index.js"
-import { NoRetry } from "./helpers/world.js"
+import { generateRsa } from "./helpers/keys.js"
 
 const SERVICE_ID = "500001"
 const APPID = "wxd678efh567hg6787"
@@ -162,7 +164,7 @@ describe("faults on demand: each one gives the client the right typed error", ()
     BusinessCircle.getUserAuthorization({ openid: "oUser1", params: { appid: APPID } })
   ]
 
-  layer(Layer.merge(Sandbox.layerTest({ seed }), NoRetry))((it) => {
+  layer(Sandbox.layerTest({ seed }))((it) => {
     for (const [fault, expected] of expectations) {
       it.effect(`${fault} on every query`, () =>
         Effect.gen(function*() {
@@ -221,8 +223,62 @@ describe("seed files", () => {
       }
     }))
 
-  it("never holds a key in plain text: the merchant key is Redacted", () => {
-    const value = Redacted.make("secret")
-    assert.strictEqual(String(value), "<redacted>")
+  it.effect("credentials keep the merchant private key and the APIv3 key Redacted", () =>
+    Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      const c = sandbox.credentials
+      assert.isTrue(Redacted.isRedacted(c.merchantPrivateKey) && Redacted.isRedacted(c.apiV3Key))
+      assert.include(Redacted.value(c.merchantPrivateKey!), "PRIVATE KEY")
+      const printed = `${JSON.stringify(c)} ${String(c.merchantPrivateKey)} ${String(c.apiV3Key)}`
+      assert.notInclude(printed, "PRIVATE KEY")
+      assert.notInclude(printed, Redacted.value(c.apiV3Key))
+    }).pipe(Effect.provide(Sandbox.layer())))
+})
+
+describe("client layers", () => {
+  it.effect("Latency beyond the request timeout is a NetworkError(Timeout)", () =>
+    Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      yield* sandbox.injectFault({ fault: "Latency", latency: "500 millis", times: 1 })
+      const error = yield* Effect.flip(BusinessCircle.getUserAuthorization({ openid: "oUser1", params: { appid: APPID } }))
+      assert.strictEqual(error._tag === "NetworkError" && error.reason, "Timeout")
+    }).pipe(
+      Effect.provide(Layer.merge(Sandbox.layerTest({ seed }), Layer.succeed(Wechatpay.RequestTimeout, "100 millis"))),
+      TestServices.provideLive
+    ))
+
+  it.effect("retries are off by default; a retry policy makes faults with `times` recover under TestClock", () =>
+    Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      yield* sandbox.injectFault({ fault: "SystemError", times: 2 })
+      const fiber = yield* Effect.fork(BusinessCircle.getUserAuthorization({ openid: "oUser1", params: { appid: APPID } }))
+      // real I/O and TestClock time interleave: let the I/O happen, then move the clock
+      while ((yield* Fiber.poll(fiber))._tag === "None") {
+        yield* TestServices.provideLive(Effect.sleep("5 millis"))
+        yield* TestClock.adjust("50 millis")
+      }
+      const result = yield* Fiber.join(fiber)
+      assert.strictEqual(result.authorize_state, "AUTHORIZED")
+      assert.strictEqual((yield* sandbox.requests).length, 3)
+    }).pipe(Effect.provide(Sandbox.layerTest({ seed, retry: { maxAttempts: 3, baseDelay: "100 millis", maxDelay: "1 second", jitter: false } }))))
+
+  it.effect("a merchant identity of the caller's own (serial, public key, private key)", () => {
+    const keys = generateRsa()
+    return Effect.gen(function*() {
+      yield* threeQueries
+      const sandbox = yield* Sandbox.Sandbox
+      assert.strictEqual(sandbox.credentials.merchantSerialNo, "ABC123")
+    }).pipe(Effect.provide(Sandbox.layerTest({
+      seed,
+      merchant: { serialNo: "ABC123", publicKeyPem: keys.publicKeyPem, privateKey: Redacted.make(keys.privateKeyPem) }
+    })))
   })
+
+  it.effect("without the merchant's private key the client layers fail with a clear InvalidKeyError", () =>
+    Effect.gen(function*() {
+      const keys = generateRsa()
+      const error = yield* Effect.flip(Layer.build(Sandbox.layerTest({ merchant: { serialNo: "ABC123", publicKeyPem: keys.publicKeyPem } })))
+      assert.strictEqual(error._tag, "InvalidKeyError")
+      assert.include(error.message, "privateKey")
+    }).pipe(Effect.scoped))
 })

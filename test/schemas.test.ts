@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either, Schema } from "effect"
 import * as FastCheck from "effect/FastCheck"
 import { BusinessCircle, Payscore, Schemas, Wechatpay } from "../src/index.js"
+import { verifyAuthorization } from "./helpers/keys.js"
 import { APPID, makeWorld, MCHID, SERVICE_ID } from "./helpers/world.js"
 
 const decodeDate = Schema.decodeUnknownEither(Schemas.DateTimeRfc3339)
@@ -152,5 +153,37 @@ describe("path parameters can never leave their segment", () => {
       }).pipe(Effect.provide(layer))
     },
     { fastCheck: { numRuns: 100 } }
+  )
+})
+
+describe("the URL sent is the URL signed, for any path segment or query value", () => {
+  const Anything = Schema.Unknown
+
+  it.effect.prop(
+    "Wechatpay.get with arbitrary text in a segment and in query values",
+    [FastCheck.string({ unit: "grapheme", maxLength: 30 }), FastCheck.string({ unit: "grapheme", maxLength: 30 })],
+    ([segment, value]) => {
+      const { requests, layer } = world.fake(() => ({ body: {} }))
+      return Effect.gen(function*() {
+        const result = yield* Effect.either(
+          Wechatpay.get(Wechatpay.path`/v3/things/${segment}`, { query: [["q", value], ["r", "x'y(z)!*"]], schema: Anything })
+        )
+        if (Either.isLeft(result)) {
+          // only segments no URL can carry are refused, and nothing is sent
+          assert.include(["", ".", ".."], segment)
+          assert.strictEqual(result.left._tag, "InvalidRequestError")
+          assert.strictEqual(requests.length, 0)
+          return
+        }
+        const sent = requests[0]!
+        // what the transport sent (after its URL parsing) verifies against the Authorization header
+        assert.isTrue(verifyAuthorization(world.merchant.publicKey, sent.headers["authorization"]!, "GET", sent.pathAndQuery))
+        const url = new URL(sent.url)
+        assert.strictEqual(decodeURIComponent(url.pathname.split("/")[3]!), segment)
+        assert.strictEqual(url.searchParams.get("q"), value)
+        assert.strictEqual(url.searchParams.get("r"), "x'y(z)!*")
+      }).pipe(Effect.provide(layer))
+    },
+    { fastCheck: { numRuns: 150 } }
   )
 })

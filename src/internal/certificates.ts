@@ -126,7 +126,7 @@ const accept = (
     nonce,
     signature,
     signatureType: ex.headers["wechatpay-signature-type"],
-    body: ex.text,
+    body: ex.bytes,
     receivedAt: ex.receivedAt
   }
   const bytes = precheck(input, maxSkew)

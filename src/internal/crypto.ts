@@ -165,9 +165,10 @@ export const sign = (key: crypto.KeyObject, message: string): string =>
   crypto.sign("sha256", Buffer.from(message, "utf8"), key).toString("base64")
 
 /**
- * Verifies an RSASSA-PKCS1-v1_5 SHA-256 signature given as raw bytes.
+ * Verifies an RSASSA-PKCS1-v1_5 SHA-256 signature given as raw bytes, over
+ * a UTF-8 string or raw bytes.
  *
  * @internal
  */
-export const verify = (key: crypto.KeyObject, message: string, signature: Buffer): boolean =>
-  crypto.verify("sha256", Buffer.from(message, "utf8"), key, signature)
+export const verify = (key: crypto.KeyObject, message: string | Uint8Array, signature: Buffer): boolean =>
+  crypto.verify("sha256", typeof message === "string" ? Buffer.from(message, "utf8") : message, key, signature)

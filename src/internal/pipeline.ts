@@ -41,8 +41,8 @@ const networkError = (canonical: string) => (error: HttpClientError.HttpClientEr
   })
 
 /**
- * One HTTP exchange as received: status, headers, the raw body text and when
- * it arrived (epoch milliseconds, from the `Clock`).
+ * One HTTP exchange as received: status, headers, the raw body (bytes and
+ * UTF-8 text) and when it arrived (epoch milliseconds, from the `Clock`).
  *
  * @since 0.1.0
  * @category models
@@ -51,6 +51,9 @@ export interface Exchange {
   readonly canonical: string
   readonly status: number
   readonly headers: Headers.Headers
+  /** The body exactly as received: signatures are checked over these bytes. */
+  readonly bytes: Uint8Array
+  /** The body as UTF-8 text, for decoding. */
   readonly text: string
   readonly receivedAt: number
 }
@@ -128,19 +131,20 @@ export const exchange = <A, E>(
                       "wechatpay-serial": preferredSerial
                     }
                 })),
-                (response) => Effect.map(response.text, (text) => [response, text] as const)
+                (response) => Effect.map(response.arrayBuffer, (body) => [response, new Uint8Array(body)] as const)
               ),
               toNetworkError
             ),
             { duration: timeout, onTimeout: timedOut }
           ),
-          ([response, text]) =>
+          ([response, bytes]) =>
             Effect.clockWith((clock) =>
               finish({
                 canonical,
                 status: response.status,
                 headers: response.headers,
-                text,
+                bytes,
+                text: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"),
                 receivedAt: clock.unsafeCurrentTimeMillis()
               })
             )

@@ -11,8 +11,9 @@ import * as Crypto from "./crypto.js"
 
 /**
  * What a response (or a callback) brings to be verified: the four
- * `Wechatpay-*` headers, the optional `Wechatpay-Signature-Type`, the raw body
- * text exactly as received, and when it was received (epoch milliseconds).
+ * `Wechatpay-*` headers, the optional `Wechatpay-Signature-Type`, the body
+ * exactly as received (raw bytes, or text when only text is at hand), and
+ * when it was received (epoch milliseconds).
  *
  * @since 0.1.0
  * @category models
@@ -23,7 +24,7 @@ export interface VerifyInput {
   readonly nonce: string
   readonly signature: string
   readonly signatureType?: string | undefined
-  readonly body: string
+  readonly body: string | Uint8Array
   readonly receivedAt: number
 }
 
@@ -195,6 +196,14 @@ export const precheck = (input: VerifyInput, maxClockSkewSeconds = 300): Buffer 
   return Buffer.from(input.signature, "base64")
 }
 
+const NEWLINE = Buffer.from("\n")
+
+/** `${timestamp}\n${nonce}\n${body}\n`, over the raw body bytes when given. */
+const signedMessage = (input: VerifyInput): string | Uint8Array =>
+  typeof input.body === "string"
+    ? `${input.timestamp}\n${input.nonce}\n${input.body}\n`
+    : Buffer.concat([Buffer.from(`${input.timestamp}\n${input.nonce}\n`, "utf8"), input.body, NEWLINE])
+
 /**
  * Verifies `input` with one ring key, synchronously.
  *
@@ -214,7 +223,7 @@ export const verifyWith = (ringKey: RingKey, input: VerifyInput, signature: Buff
   }
   let ok: boolean
   try {
-    ok = Crypto.verify(ringKey.key, `${input.timestamp}\n${input.nonce}\n${input.body}\n`, signature)
+    ok = Crypto.verify(ringKey.key, signedMessage(input), signature)
   } catch (cause) {
     return new SignatureError({
       reason: "InvalidSignature",

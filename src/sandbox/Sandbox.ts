@@ -26,7 +26,7 @@ import * as crypto from "node:crypto"
 import * as fs from "node:fs/promises"
 import { createServer } from "node:http"
 import { promisify } from "node:util"
-import type { InvalidKeyError } from "../errors/Errors.js"
+import { InvalidKeyError } from "../errors/Errors.js"
 import * as X509 from "../internal/x509.js"
 import * as Aead from "../services/Aead.js"
 import {
@@ -39,7 +39,7 @@ import {
 } from "../schemas/Common.js"
 import * as Signer from "../services/Signer.js"
 import * as Verifier from "../services/Verifier.js"
-import { BaseUrl } from "../internal/references.js"
+import { BaseUrl, Retry, type RetryPolicy } from "../internal/references.js"
 import * as Engine from "./engine.js"
 
 // ---------------------------------------------------------------------------
@@ -319,7 +319,12 @@ export interface Options {
    * Use this merchant identity instead of a generated key pair (e.g. to test
    * with the merchant's real public key and serial).
    */
-  readonly merchant?: { readonly serialNo: string; readonly publicKeyPem: string } | undefined
+  readonly merchant?: {
+    readonly serialNo: string
+    readonly publicKeyPem: string
+    /** Needed only by `layerClient`/`layerTest`, which sign with it. */
+    readonly privateKey?: Redacted.Redacted<string> | undefined
+  } | undefined
   /** Records to start with. */
   readonly seed?: SeedData | undefined
   /** The platform certificate's validity; default 1970-01-01 to 2099-12-31, so `TestClock` works. */
@@ -394,7 +399,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, ServeError, 
       mchid,
       merchantSerialNo,
       merchantPrivateKey: generatedMerchant === undefined
-        ? undefined
+        ? options.merchant?.privateKey
         : Redacted.make(generatedMerchant.privateKey.export({ type: "pkcs8", format: "pem" }).toString()),
       merchantPublicKeyPem,
       platformPublicKeyId,
@@ -514,33 +519,56 @@ export const layer = (options: Options = {}): Layer.Layer<Sandbox, ServeError> =
  */
 export type TrustMode = "publicKey" | "certificate" | "both"
 
+const NO_RETRY: RetryPolicy = { maxAttempts: 1, baseDelay: 0, maxDelay: 0, jitter: false }
+
+/**
+ * Options of {@link layerClient} and {@link layerTest}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClientOptions extends Options {
+  readonly trust?: TrustMode | undefined
+  /**
+   * The client's retry policy. Default: no retries, so each injected fault
+   * reaches the test as its typed error, and nothing sleeps on a `TestClock`.
+   * Pass a policy (and advance the `TestClock`) to test retries.
+   */
+  readonly retry?: RetryPolicy | undefined
+}
+
 /**
  * A fresh sandbox plus everything a query needs but the HTTP client: a
  * `Signer` with the sandbox's merchant key, a `Verifier` trusting its
- * platform keys, and `Wechatpay.BaseUrl` pointing at it.
+ * platform keys, `Wechatpay.BaseUrl` pointing at it, and retries off unless
+ * `retry` is given.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerClient = (
-  options: Options & { readonly trust?: TrustMode | undefined } = {}
-): Layer.Layer<Sandbox | Signer.Signer | Verifier.Verifier | BaseUrl, ServeError | InvalidKeyError> =>
+  options: ClientOptions = {}
+): Layer.Layer<Sandbox | Signer.Signer | Verifier.Verifier | BaseUrl | Retry, ServeError | InvalidKeyError> =>
   Layer.unwrapEffect(Effect.map(Sandbox, (sandbox) => {
     const c = sandbox.credentials
     const trust = options.trust ?? "both"
     return Layer.mergeAll(
-      Signer.layer({
-        mchid: c.mchid,
-        serialNo: c.merchantSerialNo,
-        privateKey: c.merchantPrivateKey ?? Redacted.make("")
-      }),
+      c.merchantPrivateKey === undefined
+        ? Layer.fail(
+          new InvalidKeyError({
+            key: "PrivateKey",
+            description: "the sandbox's merchant was given without privateKey, so no client can sign for it"
+          })
+        )
+        : Signer.layer({ mchid: c.mchid, serialNo: c.merchantSerialNo, privateKey: c.merchantPrivateKey }),
       Verifier.layer({
         ...(trust !== "certificate" ? { publicKeys: { [c.platformPublicKeyId]: c.platformPublicKeyPem } } : {}),
         ...(trust !== "publicKey" && c.platformCertificatePem !== undefined
           ? { certificates: [c.platformCertificatePem] }
           : {})
       }),
-      Layer.succeed(BaseUrl, sandbox.baseUrl)
+      Layer.succeed(BaseUrl, sandbox.baseUrl),
+      Layer.succeed(Retry, options.retry ?? NO_RETRY)
     )
   })).pipe(Layer.provideMerge(layer(options)))
 
@@ -567,11 +595,8 @@ export const layerClient = (
  * @category layers
  */
 export const layerTest = (
-  options: Options & {
-    readonly trust?: TrustMode | undefined
-    readonly httpClient?: Layer.Layer<HttpClient.HttpClient> | undefined
-  } = {}
+  options: ClientOptions & { readonly httpClient?: Layer.Layer<HttpClient.HttpClient> | undefined } = {}
 ): Layer.Layer<
-  Sandbox | Signer.Signer | Verifier.Verifier | BaseUrl | HttpClient.HttpClient,
+  Sandbox | Signer.Signer | Verifier.Verifier | BaseUrl | Retry | HttpClient.HttpClient,
   ServeError | InvalidKeyError
 > => Layer.merge(layerClient(options), options.httpClient ?? NodeHttpClient.layerUndici)

@@ -175,6 +175,20 @@ const encode = (value: string | number): string => {
   }
 }
 
+const SUB_DELIMS = /[!'()*]/g
+const HAS_SUB_DELIM = /[!'()*]/
+
+/**
+ * encodeURIComponent plus `!'()*` (RFC 3986 strict): URL parsers re-encode
+ * `'` in a query, which would make the URL sent differ from the URL signed.
+ */
+const encodeQueryComponent = (value: string | number): string => {
+  const encoded = encode(value)
+  return HAS_SUB_DELIM.test(encoded)
+    ? encoded.replace(SUB_DELIMS, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+    : encoded
+}
+
 const encodeSegment = (value: string): string => {
   const encoded = encode(value)
   // URL parsers treat "%2E" like ".", so "." and ".." cannot be sent as a segment
@@ -212,8 +226,8 @@ export type QueryInput =
 
 /**
  * Formats query parameters as `?a=1&b=2` (or `""` when there are none),
- * percent-encoding names and values, in the given order, leaving out
- * `undefined` values.
+ * percent-encoding names and values (RFC 3986 strict, so no URL parser
+ * rewrites them), in the given order, leaving out `undefined` values.
  *
  * @since 0.1.0
  * @category url
@@ -226,7 +240,7 @@ export const query = (params: QueryInput | undefined): string => {
   let out = ""
   for (const [name, value] of entries) {
     if (value === undefined) continue
-    out += `${out === "" ? "?" : "&"}${encode(name)}=${encode(value)}`
+    out += `${out === "" ? "?" : "&"}${encodeQueryComponent(name)}=${encodeQueryComponent(value)}`
   }
   return out
 }
@@ -355,7 +369,7 @@ export const verifyAndDecode = <A>(
   verifier: Verifier["Type"],
   exchange: Exchange
 ): Effect.Effect<WechatpayResponse<A>, SignatureError | BusinessError | DecodeError> => {
-  const { canonical, headers, receivedAt, status, text } = exchange
+  const { bytes, canonical, headers, receivedAt, status, text } = exchange
   const requestId = headers["request-id"]
   const serial = headers["wechatpay-serial"]
   const timestamp = headers["wechatpay-timestamp"]
@@ -387,7 +401,7 @@ export const verifyAndDecode = <A>(
       nonce,
       signature,
       signatureType: headers["wechatpay-signature-type"],
-      body: text,
+      body: bytes,
       receivedAt
     }),
     {
