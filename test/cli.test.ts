@@ -3,6 +3,7 @@ import { ConfigProvider, Effect, Layer } from "effect"
 import { NodeHttpClient } from "@effect/platform-node"
 import { execFile, spawn } from "node:child_process"
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -25,16 +26,20 @@ interface Run {
   readonly stderr: string
 }
 
-const outputs: Array<string> = []
+/** No output may carry key material, a signature or an Authorization header. */
+const assertClean = (text: string, secrets: ReadonlyArray<string> = []) => {
+  for (const marker of ["PRIVATE KEY", "BEGIN", "signature=", "WECHATPAY2-SHA256-RSA2048 mchid", ...secrets]) {
+    assert.notInclude(text, marker)
+  }
+}
 
 const run = (args: ReadonlyArray<string>, env: Record<string, string> = cleanEnv()) =>
   Effect.async<Run>((resume) => {
     execFile(process.execPath, [BIN, ...args], { env, timeout: 20_000 }, (error, stdout, stderr) => {
-      outputs.push(stdout, stderr)
       const code = error === null ? 0 : typeof error.code === "number" ? error.code : -1
       resume(Effect.succeed({ code, stdout, stderr }))
     })
-  })
+  }).pipe(Effect.tap((r) => assertClean(r.stdout + r.stderr)))
 
 describe("the effect-wechatpay CLI (built bin as a child process)", () => {
   it.effect("--help on every command, exit 0", () =>
@@ -113,7 +118,15 @@ describe("the effect-wechatpay CLI (built bin as a child process)", () => {
 
   it.live("`sandbox` serves any client: its printed settings work with Wechatpay.layerConfig; key files go when it stops", () =>
     Effect.gen(function*() {
-      const child = spawn(process.execPath, [BIN, "sandbox", "--json"], { env: cleanEnv(), stdio: ["ignore", "pipe", "pipe"] })
+      // the child is stopped (SIGINT) when the test's scope closes, pass or fail
+      const child = yield* Effect.acquireRelease(
+        Effect.sync(() => spawn(process.execPath, [BIN, "sandbox", "--json"], { env: cleanEnv(), stdio: ["ignore", "pipe", "pipe"] })),
+        (c) =>
+          c.exitCode !== null ? Effect.void : Effect.async<void>((resume) => {
+            c.once("exit", () => resume(Effect.void))
+            c.kill("SIGINT")
+          })
+      )
       const first = yield* Effect.async<string>((resume) => {
         let buffer = ""
         child.stdout.on("data", (chunk) => {
@@ -121,11 +134,15 @@ describe("the effect-wechatpay CLI (built bin as a child process)", () => {
           if (buffer.includes("\n")) resume(Effect.succeed(buffer.slice(0, buffer.indexOf("\n"))))
         })
       })
-      outputs.push(first)
+
       const { baseUrl, env } = JSON.parse(first) as { baseUrl: string; env: Record<string, string> }
       assert.match(baseUrl, /^http:\/\/127\.0\.0\.1:\d+$/)
       assert.isTrue(fs.existsSync(env.WECHATPAY_PRIVATE_KEY_FILE!))
       assert.strictEqual(fs.statSync(env.WECHATPAY_PRIVATE_KEY_FILE!).mode & 0o077, 0)
+      // the key itself is in the file, never in what the command printed
+      const keyLines = fs.readFileSync(env.WECHATPAY_PRIVATE_KEY_FILE!, "utf8").split("\n").filter((l) => l.length > 40)
+      assert.isAbove(keyLines.length, 10)
+      assertClean(first, keyLines)
 
       // through the library, configured only from what the command printed
       const result = yield* BusinessCircle.getUserAuthorization({ openid: OPENID, params: { appid: APPID } }).pipe(
@@ -138,14 +155,29 @@ describe("the effect-wechatpay CLI (built bin as a child process)", () => {
       // and through the CLI itself
       const viaCli = yield* run(["businesscircle", "authorization", "--openid", OPENID, "--appid", APPID, "--json"], cleanEnv(env))
       assert.strictEqual(viaCli.code, 0, viaCli.stderr)
+      assertClean(viaCli.stdout + viaCli.stderr, keyLines)
 
-      const exited = Effect.async<number | null>((resume) => {
-        child.on("exit", (code) => resume(Effect.succeed(code)))
+      // Ctrl-C stops it cleanly (exit 0) and removes the key files
+      const code = yield* Effect.async<number | null>((resume) => {
+        child.once("exit", (c) => resume(Effect.succeed(c)))
+        child.kill("SIGINT")
       })
-      child.kill("SIGINT")
-      yield* exited
+      assert.strictEqual(code, 0)
       assert.isFalse(fs.existsSync(path.dirname(env.WECHATPAY_PRIVATE_KEY_FILE!)))
-    }), { timeout: 30_000 })
+    }).pipe(Effect.scoped), { timeout: 30_000 })
+
+  it.live("sandbox --port outside 0-65535 is a usage error; a port in use is a configuration error naming the cause", () =>
+    Effect.gen(function*() {
+      const bad = yield* run(["sandbox", "--port", "99999"])
+      assert.strictEqual(bad.code, 2)
+      const server = net.createServer()
+      const port = yield* Effect.async<number>((resume) => {
+        server.listen(0, "127.0.0.1", () => resume(Effect.succeed((server.address() as net.AddressInfo).port)))
+      })
+      const busy = yield* run(["sandbox", "--port", String(port)]).pipe(Effect.ensuring(Effect.sync(() => server.close())))
+      assert.strictEqual(busy.code, 8)
+      assert.include(busy.stderr, "EADDRINUSE")
+    }))
 
   it.live("demo (npm start) runs the three queries and catches both typed errors, exit 0", () =>
     Effect.gen(function*() {
@@ -157,13 +189,4 @@ describe("the effect-wechatpay CLI (built bin as a child process)", () => {
       assert.include(r.stdout, "caught SignatureError InvalidSignature")
     }))
 
-  it("no output of any command above contains key material or a signature", () => {
-    assert.isAbove(outputs.length, 10)
-    for (const text of outputs) {
-      assert.notInclude(text, "PRIVATE KEY")
-      assert.notInclude(text, "BEGIN")
-      assert.notInclude(text, "signature=")
-      assert.notInclude(text, "WECHATPAY2-SHA256-RSA2048 mchid")
-    }
-  })
 })

@@ -1,5 +1,6 @@
 import { assert, describe, it, layer } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer } from "effect"
+import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -107,5 +108,39 @@ describe("Wechatpay.layerConfig", () => {
       assert.notInclude(JSON.stringify(badKey) + String(badKey), "AAAA")
       const badUrl = yield* buildError({ ...base, WECHATPAY_BASE_URL: "not a url" })
       assert.include(String(badUrl), "WECHATPAY_BASE_URL")
+    }))
+
+  it.effect("single-line PEM with literal \\n (as .env files and CI secrets hold it) is accepted", () =>
+    Effect.gen(function*() {
+      const oneLine = (pem: string) => pem.trim().split("\n").join("\\n")
+      assert.notInclude(oneLine(merchant.privateKeyPem), "\n")
+      const env = { ...base, WECHATPAY_PRIVATE_KEY: oneLine(merchant.privateKeyPem), WECHATPAY_PUBLIC_KEY: oneLine(platform.publicKeyPem) }
+      const signer = yield* Effect.provide(Signer.Signer, withEnv(env))
+      const signature = yield* signer.sign("x")
+      assert.isTrue(crypto.verify("sha256", Buffer.from("x"), merchant.publicKey, Buffer.from(signature, "base64")))
+    }))
+
+  it.effect("an empty WECHATPAY_PRIVATE_KEY counts as unset next to WECHATPAY_PRIVATE_KEY_FILE", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "wxpay-config-"))
+      try {
+        const file = path.join(dir, "key.pem")
+        fs.writeFileSync(file, merchant.privateKeyPem)
+        const signer = yield* Effect.provide(Signer.Signer, withEnv({ ...base, WECHATPAY_PRIVATE_KEY: "", WECHATPAY_PRIVATE_KEY_FILE: file }))
+        assert.strictEqual(signer.mchid, MCHID)
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true })
+      }
+    }))
+
+  it.effect("WECHATPAY_BASE_URL must be http(s) without query or fragment; trailing slashes are dropped", () =>
+    Effect.gen(function*() {
+      for (const url of ["ftp://h/", "http://h/?x=1", "https://h/#f", "https://user:pw@h"]) {
+        const error = yield* buildError({ ...base, WECHATPAY_BASE_URL: url })
+        assert.strictEqual(error._tag, "ConfigError", url)
+        assert.include(String(error), "WECHATPAY_BASE_URL")
+      }
+      const url = yield* Effect.provide(Wechatpay.BaseUrl, withEnv({ ...base, WECHATPAY_BASE_URL: "https://proxy.example.com/wechat//" }))
+      assert.strictEqual(url, "https://proxy.example.com/wechat")
     }))
 })

@@ -5,6 +5,7 @@
  * @internal
  */
 import * as Command from "@effect/cli/Command"
+import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as HttpClient from "@effect/platform/HttpClient"
@@ -175,8 +176,13 @@ const writeCredentials = (dir: string, c: Sandbox.Credentials) =>
 
 const sandboxCommand = Command.make("sandbox", {
   port: Options.integer("port").pipe(
-    Options.withDescription("Port on 127.0.0.1 (default: a free one)."),
-    Options.withDefault(0)
+    Options.withDescription("Port on 127.0.0.1, 0-65535 (default 0: a free one)."),
+    Options.withDefault(0),
+    Options.mapEffect((port) =>
+      Number.isInteger(port) && port >= 0 && port <= 65535
+        ? Effect.succeed(port)
+        : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--port must be between 0 and 65535, got ${port}`)))
+    )
   ),
   seed: Options.file("seed", { exists: "yes" }).pipe(
     Options.withDescription("A JSON file of records to load (default: built-in demo users)."),
@@ -249,5 +255,13 @@ const main = Effect.suspend(() => cli(process.argv)).pipe(
 
 NodeRuntime.runMain(main, {
   disableErrorReporting: true,
-  teardown: (exit, onExit) => onExit(Exit.isSuccess(exit) && typeof exit.value === "number" ? exit.value : ExitCode.Unexpected)
+  teardown: (exit, onExit) =>
+    onExit(
+      Exit.isSuccess(exit)
+        ? typeof exit.value === "number" ? exit.value : ExitCode.Ok
+        // Ctrl-C (or SIGTERM) is a normal way to stop the sandbox
+        : Cause.isInterruptedOnly(exit.cause)
+        ? ExitCode.Ok
+        : ExitCode.Unexpected
+    )
 })

@@ -78,7 +78,11 @@ const fieldsOf = (error: CliError): Record<string, unknown> => {
 }
 
 const messageOf = (error: CliError): string =>
-  "message" in error && typeof error.message === "string" && error.message.length > 0 ? error.message : String(error)
+  error._tag === "ServeError"
+    ? `the sandbox could not start: ${error.cause instanceof Error ? error.cause.message : String(error.cause)}`
+    : "message" in error && typeof error.message === "string" && error.message.length > 0
+    ? error.message
+    : String(error)
 
 /** An error for humans (stderr) or machines (stdout JSON). @internal */
 export const failure = (json: boolean, error: CliError): string => {

@@ -44,6 +44,8 @@ export const SignatureErrorReason = Schema.Literal(
 )
 
 /**
+ * The type of `SignatureErrorReason`.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -96,6 +98,8 @@ export class SignatureError extends Schema.TaggedError<SignatureError>()("Signat
 export const NetworkErrorReason = Schema.Literal("Transport", "Timeout", "InvalidUrl")
 
 /**
+ * The type of `NetworkErrorReason`.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -141,6 +145,8 @@ export const BusinessErrorDetail = Schema.Struct({
 })
 
 /**
+ * The type of `BusinessErrorDetail`.
+ *
  * @since 0.1.0
  * @category models
  */

@@ -46,14 +46,27 @@ export interface WechatpayConfigValue {
 export const WechatpayConfig: Config.Config<WechatpayConfigValue> = Config.all({
   mchid: Config.nonEmptyString("WECHATPAY_MCHID"),
   serialNo: Config.nonEmptyString("WECHATPAY_SERIAL_NO"),
-  privateKey: Config.option(Config.redacted("WECHATPAY_PRIVATE_KEY")),
+  privateKey: Config.option(Config.redacted("WECHATPAY_PRIVATE_KEY")).pipe(
+    // an empty variable counts as unset
+    Config.map(Option.filter((key) => Redacted.value(key).trim().length > 0))
+  ),
   privateKeyFile: Config.option(Config.nonEmptyString("WECHATPAY_PRIVATE_KEY_FILE")),
   publicKeyId: Config.option(Config.nonEmptyString("WECHATPAY_PUBLIC_KEY_ID")),
   publicKey: Config.option(Config.nonEmptyString("WECHATPAY_PUBLIC_KEY")),
   publicKeyFile: Config.option(Config.nonEmptyString("WECHATPAY_PUBLIC_KEY_FILE")),
   platformCertificates: Config.option(Config.nonEmptyString("WECHATPAY_PLATFORM_CERTIFICATES")),
   platformCertificatesDir: Config.option(Config.nonEmptyString("WECHATPAY_PLATFORM_CERTIFICATES_DIR")),
-  baseUrl: Config.option(Config.url("WECHATPAY_BASE_URL").pipe(Config.map((url) => url.toString())))
+  baseUrl: Config.option(
+    Config.url("WECHATPAY_BASE_URL").pipe(
+      Config.validate({
+        message: "must be an http(s) URL without query, fragment or credentials, e.g. https://api.mch.weixin.qq.com",
+        validation: (url) =>
+          (url.protocol === "https:" || url.protocol === "http:") && url.search === "" && url.hash === "" &&
+          url.username === "" && url.password === ""
+      }),
+      Config.map((url) => url.toString().replace(/\/+$/, ""))
+    )
+  )
 })
 
 const readText = (file: string, key: InvalidKeyError["key"], variable: string) =>
@@ -97,6 +110,8 @@ const readCertificatesDir = (dir: string) =>
   })
 
 /**
+ * Signer and Verifier (and BaseUrl when set) from `config`.
+ *
  * @since 0.1.0
  */
 export const layerConfig = (
@@ -150,6 +165,6 @@ export const layerConfig = (
     })
     const services = Layer.merge(Layer.succeed(Signer.Signer, signer), Layer.succeed(Verifier.Verifier, verifier))
     return Option.isSome(c.baseUrl)
-      ? Layer.merge(services, Layer.succeed(BaseUrl, c.baseUrl.value.replace(/\/$/, "")))
+      ? Layer.merge(services, Layer.succeed(BaseUrl, c.baseUrl.value))
       : services
   }))

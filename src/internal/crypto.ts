@@ -48,11 +48,21 @@ export const safeCause = (cause: unknown): Error => {
 }
 
 /**
+ * PEM text pasted into a single-line variable (`.env` files, CI secrets)
+ * often has its newlines written as a literal `\n`: restore them.
+ *
+ * @internal
+ */
+export const normalizePem = (pem: string): string =>
+  typeof pem === "string" && !pem.includes("\n") && pem.includes("\\n") ? pem.replace(/\\n/g, "\n") : pem
+
+/**
  * Parses a merchant private key (PKCS#8 or PKCS#1 PEM) once.
  *
  * @internal
  */
-export const parsePrivateKey = (pem: string): crypto.KeyObject | InvalidKeyError => {
+export const parsePrivateKey = (text: string): crypto.KeyObject | InvalidKeyError => {
+  const pem = normalizePem(text)
   if (typeof pem !== "string" || !/-----BEGIN (RSA )?PRIVATE KEY-----/.test(pem)) {
     return new InvalidKeyError({
       key: "PrivateKey",
@@ -92,7 +102,8 @@ export const parsePrivateKey = (pem: string): crypto.KeyObject | InvalidKeyError
  *
  * @internal
  */
-export const parsePublicKey = (pem: string, id: string): crypto.KeyObject | InvalidKeyError => {
+export const parsePublicKey = (text: string, id: string): crypto.KeyObject | InvalidKeyError => {
+  const pem = normalizePem(text)
   if (typeof pem !== "string" || !/-----BEGIN (RSA )?PUBLIC KEY-----/.test(pem)) {
     return new InvalidKeyError({
       key: "PublicKey",
@@ -126,7 +137,8 @@ const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE
  *
  * @internal
  */
-export const splitCertificates = (text: string): ReadonlyArray<string> => text.match(PEM_CERTIFICATE) ?? []
+export const splitCertificates = (text: string): ReadonlyArray<string> =>
+  typeof text === "string" ? normalizePem(text).match(PEM_CERTIFICATE) ?? [] : []
 
 /**
  * Parses one X.509 platform certificate: serial in uppercase hex (without

@@ -1,7 +1,7 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import type * as Headers from "@effect/platform/Headers"
+import * as Headers from "@effect/platform/Headers"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -10,19 +10,30 @@ import { Signer } from "../services/Signer.js"
 import { BaseUrl, FailoverHosts, PRIMARY_BASE_URL, RequestTimeout, Retry, type RetryPolicy } from "./references.js"
 import { USER_AGENT } from "./version.js"
 
-const propagationOff = new WeakMap<HttpClient.HttpClient, HttpClient.HttpClient>()
+const prepared = new WeakMap<HttpClient.HttpClient, HttpClient.HttpClient>()
 
+const redactSignature = (names: ReadonlyArray<string | RegExp>): ReadonlyArray<string | RegExp> =>
+  names.includes("wechatpay-signature") ? names : [...names, "wechatpay-signature"]
+
+/**
+ * The user's client, decorated once (cached per client): no trace-context
+ * headers to a third-party API, and `Wechatpay-Signature` redacted from span
+ * attributes like `Authorization`.
+ */
 const prepareClient = (client: HttpClient.HttpClient): HttpClient.HttpClient => {
-  let prepared = propagationOff.get(client)
-  if (prepared === undefined) {
-    prepared = HttpClient.withTracerPropagation(client, false)
-    propagationOff.set(client, prepared)
+  let decorated = prepared.get(client)
+  if (decorated === undefined) {
+    decorated = HttpClient.transformResponse(
+      HttpClient.withTracerPropagation(client, false),
+      Effect.locallyWith(Headers.currentRedactedNames, redactSignature)
+    )
+    prepared.set(client, decorated)
   }
-  return prepared
+  return decorated
 }
 
 const joinUrl = (base: string, canonical: string): string =>
-  (base.endsWith("/") ? base.slice(0, -1) : base) + canonical
+  (base.endsWith("/") ? base.replace(/\/+$/, "") : base) + canonical
 
 const networkError = (canonical: string) => (error: HttpClientError.HttpClientError): NetworkError =>
   new NetworkError({

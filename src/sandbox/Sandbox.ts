@@ -72,6 +72,8 @@ export const PayscoreSeed = Schema.Struct({
 })
 
 /**
+ * The type of `PayscoreSeed`.
+ *
  * @since 0.1.0
  * @category seed
  */
@@ -94,6 +96,8 @@ export const BusinessCircleSeed = Schema.Struct({
 })
 
 /**
+ * The type of `BusinessCircleSeed`.
+ *
  * @since 0.1.0
  * @category seed
  */
@@ -111,6 +115,8 @@ export const SeedData = Schema.Struct({
 })
 
 /**
+ * The type of `SeedData`.
+ *
  * @since 0.1.0
  * @category seed
  */

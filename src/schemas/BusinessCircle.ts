@@ -17,6 +17,8 @@ import { AppId, BusinessCircleOpenid, DateTimeRfc3339, optional, SubMchid } from
 export const AuthorizeState = Schema.Literal("UNAUTHORIZED", "AUTHORIZED", "DEAUTHORIZED")
 
 /**
+ * The type of `AuthorizeState`.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -38,6 +40,8 @@ export const GetUserAuthorizationRequest = Schema.Struct({
 })
 
 /**
+ * The validated arguments of the request, as a type.
+ *
  * @since 0.1.0
  * @category models
  */

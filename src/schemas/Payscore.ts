@@ -16,6 +16,8 @@ import { AppId, AuthorizationCode, DateTimeRfc3339, optional, PayscoreOpenid, Se
 export const AuthorizationState = Schema.Literal("AVAILABLE", "UNAVAILABLE", "UNBINDUSER")
 
 /**
+ * The type of `AuthorizationState`.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -37,6 +39,8 @@ export const GetPermissionsByOpenidRequest = Schema.Struct({
 })
 
 /**
+ * The validated arguments of the request, as a type.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -56,6 +60,8 @@ export const GetPermissionsByAuthorizationCodeRequest = Schema.Struct({
 })
 
 /**
+ * The validated arguments of the request, as a type.
+ *
  * @since 0.1.0
  * @category models
  */

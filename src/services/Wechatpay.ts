@@ -59,12 +59,6 @@ export {
    */
   BaseUrl,
   /**
-   * The primary APIv3 host.
-   *
-   * @since 0.1.0
-   * @category constants
-   */
-  /**
    * The hosts tried in turn after a transport failure while `BaseUrl` is at
    * its default: primary, then backup.
    *
@@ -72,6 +66,12 @@ export {
    * @category references
    */
   FailoverHosts,
+  /**
+   * The primary APIv3 host, `https://api.mch.weixin.qq.com`.
+   *
+   * @since 0.1.0
+   * @category constants
+   */
   PRIMARY_BASE_URL,
   /**
    * The time one attempt may take, sending to last body byte (default 10 s).
@@ -436,7 +436,15 @@ export const send = <A>(
   decode: Decoder<A>
 ): Effect.Effect<WechatpayResponse<A>, WechatpayError, Requirements> =>
   Effect.flatMap(Verifier, (verifier) =>
-    exchange(canonical, verifier.preferredSerial, (ex) => verifyAndDecode(decode, verifier, ex)))
+    exchange(canonical, verifier.preferredSerial, (ex) =>
+      Effect.zipRight(
+        Effect.annotateCurrentSpan({
+          "wechatpay.path": canonical,
+          "http.response.status_code": ex.status,
+          "wechatpay.request_id": ex.headers["request-id"] ?? ""
+        }),
+        verifyAndDecode(decode, verifier, ex)
+      )))
 
 // ---------------------------------------------------------------------------
 // Endpoints
