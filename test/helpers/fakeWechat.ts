@@ -99,7 +99,7 @@ export const makeFakeWechat = (platform: Platform, respond: (request: RecordedRe
       }
       responseHeaders.push(headers)
       return Effect.succeed(
-        HttpClientResponse.fromWeb(request, new Response(status === 204 ? null : body, { status, headers }))
+        HttpClientResponse.fromWeb(request, new Response([204, 205, 304].includes(status) ? null : body, { status, headers }))
       )
     })
   )

@@ -1,0 +1,229 @@
+// One benchmark client, in its own process (forked by run.mjs or profile.mjs).
+// IPC in: { config, baseUrl, n, warmup, concurrency, merchantKey, platformPublicKey,
+//           pubKeyId, profile?: path }
+// IPC out: { ok: true, result } | { ok: false, error } | { skipped: reason }
+import * as crypto from "node:crypto"
+import * as fs from "node:fs"
+import { checkResult, firstMessage, guardChild, MCHID, MERCHANT_SERIAL, quantile, requestFor, SCHEME, USER_AGENT } from "./common.mjs"
+
+const guard = guardChild("client")
+
+const opts = await firstMessage()
+
+// ---------------------------------------------------------------------------
+// floor: node:crypto + undici Pool + JSON.parse, nothing else
+// ---------------------------------------------------------------------------
+
+const makeFloor = async () => {
+  const { Pool } = await import("undici")
+  const privateKey = crypto.createPrivateKey(opts.merchantKey)
+  const publicKey = crypto.createPublicKey(opts.platformPublicKey)
+  const pool = new Pool(opts.baseUrl, { pipelining: 1 })
+  const call = async (i) => {
+    const { path } = requestFor(i)
+    const timestamp = String(Math.floor(Date.now() / 1000))
+    const nonce = crypto.randomBytes(16).toString("hex")
+    const signature = crypto.sign("sha256", Buffer.from(`GET\n${path}\n${timestamp}\n${nonce}\n\n`), privateKey)
+      .toString("base64")
+    const { statusCode, headers, body } = await pool.request({
+      path,
+      method: "GET",
+      headers: {
+        accept: "application/json",
+        "user-agent": USER_AGENT,
+        authorization:
+          `${SCHEME} mchid="${MCHID}",nonce_str="${nonce}",signature="${signature}",timestamp="${timestamp}",serial_no="${MERCHANT_SERIAL}"`,
+        "wechatpay-serial": opts.pubKeyId
+      }
+    })
+    const text = await body.text()
+    const ts = headers["wechatpay-timestamp"], rn = headers["wechatpay-nonce"]
+    const sig = headers["wechatpay-signature"], serial = headers["wechatpay-serial"]
+    if (ts === undefined || rn === undefined || sig === undefined || serial === undefined) {
+      throw new Error(`unsigned ${statusCode} response`)
+    }
+    if (Math.abs(Date.now() / 1000 - Number(ts)) > 300) throw new Error("timestamp out of window")
+    if (serial !== opts.pubKeyId) throw new Error(`unknown serial ${serial}`)
+    if (!crypto.verify("sha256", Buffer.from(`${ts}\n${rn}\n${text}\n`), publicKey, Buffer.from(sig, "base64"))) {
+      throw new Error("bad signature")
+    }
+    if (statusCode !== 200) throw new Error(`status ${statusCode}: ${text}`)
+    return JSON.parse(text)
+  }
+  return { call, close: () => pool.close() }
+}
+
+// ---------------------------------------------------------------------------
+// effect-*: the library through its public API, one runPromise per lookup
+// ---------------------------------------------------------------------------
+
+const loadFastLayer = async (Layer) => {
+  const root = await import("../dist/index.js")
+  if (root.FastHttpClient !== undefined) {
+    if (Layer.isLayer(root.FastHttpClient.layer)) return { layer: root.FastHttpClient.layer, from: "FastHttpClient.layer" }
+    throw new Error("FastHttpClient is exported but FastHttpClient.layer is not a Layer")
+  }
+  let mod
+  try {
+    mod = await import("../dist/internal/fastHttpClient.js")
+  } catch (e) {
+    if (e?.code === "ERR_MODULE_NOT_FOUND" && String(e.message).includes("fastHttpClient")) return undefined
+    throw e
+  }
+  const candidate = mod.layer ?? mod.layerUndici ?? mod.default
+  if (Layer.isLayer(candidate)) return { layer: candidate, from: "dist/internal/fastHttpClient.js" }
+  throw new Error(`dist/internal/fastHttpClient.js has no Layer export (exports: ${Object.keys(mod).join(", ")})`)
+}
+
+const makeEffect = async (config) => {
+  const [{ Payscore, BusinessCircle, Signer, Verifier, Wechatpay }, Layer, ManagedRuntime] = await Promise.all([
+    import("../dist/index.js"),
+    import("effect/Layer"),
+    import("effect/ManagedRuntime")
+  ])
+  let httpLayer, transport
+  if (config === "effect-undici") {
+    httpLayer = (await import("@effect/platform-node/NodeHttpClient")).layerUndici
+    transport = "NodeHttpClient.layerUndici"
+  } else {
+    const fast = await loadFastLayer(Layer)
+    if (fast === undefined) return undefined
+    httpLayer = fast.layer
+    transport = fast.from
+  }
+  const layer = Layer.mergeAll(
+    Signer.layer({ mchid: MCHID, serialNo: MERCHANT_SERIAL, privateKey: opts.merchantKey }),
+    Verifier.layer({ publicKeys: { [opts.pubKeyId]: opts.platformPublicKey } }),
+    Layer.succeed(Wechatpay.BaseUrl, opts.baseUrl),
+    httpLayer
+  )
+  const runtime = ManagedRuntime.make(layer)
+  await runtime.runtime()
+  const call = (i) => {
+    const { kind, input } = requestFor(i)
+    return runtime.runPromise(
+      kind === 0
+        ? Payscore.getPermissionsByOpenid(input)
+        : kind === 1
+        ? Payscore.getPermissionsByAuthorizationCode(input)
+        : BusinessCircle.getUserAuthorization(input)
+    )
+  }
+  return { call, close: () => runtime.dispose(), transport }
+}
+
+// ---------------------------------------------------------------------------
+// The run
+// ---------------------------------------------------------------------------
+
+/** `count` calls, `concurrency` at a time; latencies (ms) into `lat` when given. */
+const phase = async (client, offset, count, concurrency, lat) => {
+  let next = 0, errors = 0, firstError
+  const worker = async () => {
+    for (;;) {
+      const j = next++
+      if (j >= count) return
+      const i = offset + j
+      const t0 = performance.now()
+      try {
+        checkResult(i, await client.call(i))
+      } catch (e) {
+        errors++
+        firstError ??= e
+      }
+      if (lat !== undefined) lat[j] = performance.now() - t0
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker))
+  if (errors > 0) {
+    throw new Error(`${errors}/${count} requests failed; first: ${firstError?.stack ?? firstError}`)
+  }
+}
+
+const startProfiler = async () => {
+  const inspector = await import("node:inspector")
+  const session = new inspector.Session()
+  session.connect()
+  const post = (method, params) =>
+    new Promise((resolve, reject) => session.post(method, params, (err, r) => (err ? reject(err) : resolve(r))))
+  await post("Profiler.enable")
+  await post("Profiler.setSamplingInterval", { interval: 100 })
+  await post("Profiler.start")
+  return async (file) => {
+    const { profile } = await post("Profiler.stop")
+    fs.writeFileSync(file, JSON.stringify(profile))
+    session.disconnect()
+  }
+}
+
+const main = async () => {
+  const t0 = performance.now()
+  const client = opts.config === "floor" ? await makeFloor() : await makeEffect(opts.config)
+  if (client === undefined) {
+    await send({ skipped: "no fast transport yet (neither FastHttpClient.layer in dist/index.js nor dist/internal/fastHttpClient.js)" })
+    return
+  }
+  const setupMs = performance.now() - t0
+  await phase(client, 0, opts.warmup, opts.concurrency)
+  if (typeof global.gc === "function") global.gc()
+
+  const lat = new Float64Array(opts.n)
+  let peakRss = process.memoryUsage().rss
+  const sampler = setInterval(() => {
+    const rss = process.memoryUsage().rss
+    if (rss > peakRss) peakRss = rss
+  }, 50)
+  const stopProfiler = opts.profile ? await startProfiler() : undefined
+  const cpu0 = process.cpuUsage()
+  const w0 = performance.now()
+  await phase(client, opts.warmup, opts.n, opts.concurrency, lat)
+  const wallMs = performance.now() - w0
+  const cpu = process.cpuUsage(cpu0)
+  if (stopProfiler) await stopProfiler(opts.profile)
+  clearInterval(sampler)
+  peakRss = Math.max(peakRss, process.memoryUsage().rss)
+
+  await client.close()
+  await send({
+    ok: true,
+    result: {
+      config: opts.config,
+      concurrency: opts.concurrency,
+      n: opts.n,
+      transport: client.transport,
+      setupMs,
+      wallMs,
+      rps: (opts.n * 1000) / wallMs,
+      p50: quantile(lat, 0.5),
+      p99: quantile(lat, 0.99),
+      cpuMsPerReq: (cpu.user + cpu.system) / 1000 / opts.n,
+      peakRssMB: peakRss / 2 ** 20,
+      maxRssMB: process.resourceUsage().maxRSS / 1024
+    }
+  })
+}
+
+// A child that does not exit soon after reporting has leaked a handle: say which, and fail.
+const lingering = () =>
+  setTimeout(() => {
+    console.error(`[client ${opts.config}] still alive 5 s after finishing; active resources:`, process.getActiveResourcesInfo())
+    process.exit(3)
+  }, 5000).unref()
+
+const send = (message) => new Promise((resolve, reject) => process.send(message, (e) => (e ? reject(e) : resolve())))
+
+main().then(
+  () => {
+    guard.finished = true
+    lingering()
+    process.disconnect()
+  },
+  (e) => {
+    console.error(`[client ${opts.config}] failed:`, e)
+    try {
+      process.send({ ok: false, error: String(e?.stack ?? e) }, () => process.exit(1))
+    } catch {
+      process.exit(1)
+    }
+  }
+)
