@@ -1,0 +1,226 @@
+// The issue-5 benchmark: `node bench/run.mjs [--rounds 3] [--n 3000] [--warmup 500]
+//   [--concurrency 1,32] [--only floor,effect-undici,effect-fast] [--import-runs 7]
+//   [--no-import] [--json results.json]`
+// Needs a built library (`npx tsc -p tsconfig.build.json` writes dist/).
+// Starts the loopback server, runs each configuration in its own process, interleaved
+// (A B C A B C …) over the rounds at each concurrency, then prints a markdown table.
+import * as fs from "node:fs"
+import * as os from "node:os"
+import { parseArgs } from "node:util"
+import { CONFIGS, median } from "./common.mjs"
+import { generateKeys, runChild, startServer } from "./harness.mjs"
+
+process.on("unhandledRejection", (e) => {
+  console.error("unhandled rejection:", e)
+  process.exit(1)
+})
+
+const { values: args } = parseArgs({
+  options: {
+    rounds: { type: "string", default: "3" },
+    n: { type: "string", default: "3000" },
+    warmup: { type: "string", default: "500" },
+    concurrency: { type: "string", default: "1,32" },
+    only: { type: "string", default: CONFIGS.join(",") },
+    "import-runs": { type: "string", default: "7" },
+    "no-import": { type: "boolean", default: false },
+    json: { type: "string" },
+    help: { type: "boolean", short: "h", default: false }
+  }
+})
+if (args.help) {
+  console.log(fs.readFileSync(new URL(import.meta.url), "utf8").split("\n").slice(0, 3).join("\n"))
+  process.exit(0)
+}
+
+const positiveInt = (name, text) => {
+  const v = Number(text)
+  if (!Number.isInteger(v) || v < 0 || (v === 0 && name !== "warmup")) {
+    console.error(`--${name} must be a positive integer (got ${text})`)
+    process.exit(2)
+  }
+  return v
+}
+const rounds = positiveInt("rounds", args.rounds)
+const n = positiveInt("n", args.n)
+const warmup = positiveInt("warmup", args.warmup)
+const importRuns = positiveInt("import-runs", args["import-runs"])
+const concurrencies = args.concurrency.split(",").map((c) => positiveInt("concurrency", c.trim()))
+const configs = args.only.split(",").map((c) => c.trim()).filter((c) => c !== "")
+for (const c of configs) {
+  if (!CONFIGS.includes(c)) {
+    console.error(`unknown configuration ${c}; known: ${CONFIGS.join(", ")}`)
+    process.exit(2)
+  }
+}
+
+if (!fs.existsSync(new URL("../dist/index.js", import.meta.url))) {
+  console.error("dist/index.js is missing: run `npx tsc -p tsconfig.build.json` first")
+  process.exit(2)
+}
+
+const failures = []
+const notes = []
+const started = Date.now()
+const keys = generateKeys()
+const server = await startServer(keys)
+console.error(`server at ${server.baseUrl}; ${rounds} round(s) × C=${concurrencies.join(",")} × ${configs.join(", ")}; n=${n}, warmup=${warmup}`)
+
+// ---------------------------------------------------------------------------
+// Throughput runs
+// ---------------------------------------------------------------------------
+
+const results = [] // { config, concurrency, round, ...result, serverCpuMsPerReq }
+const skipped = new Map() // config -> reason
+const fmt = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : "n/a")
+
+try {
+  for (let round = 1; round <= rounds; round++) {
+    for (const concurrency of concurrencies) {
+      for (const config of configs) {
+        if (skipped.has(config)) continue
+        const before = await server.stats()
+        const run = await runChild("./client.mjs", {
+          config,
+          baseUrl: server.baseUrl,
+          n,
+          warmup,
+          concurrency,
+          merchantKey: keys.merchantKey,
+          platformPublicKey: keys.platformPublicKey,
+          pubKeyId: keys.pubKeyId
+        })
+        const after = await server.stats()
+        const label = `[round ${round}/${rounds}] C=${concurrency} ${config}`
+        if (run.failure !== undefined) {
+          failures.push(`${label}: ${run.failure}`)
+          console.error(`${label}: FAILED, ${run.failure}`)
+          continue
+        }
+        if (run.reply.skipped) {
+          skipped.set(config, run.reply.skipped)
+          console.error(`${label}: skipped, ${run.reply.skipped}`)
+          continue
+        }
+        const r = run.reply.result
+        const served = after.requests - before.requests
+        const serverCpu = (after.cpu.user + after.cpu.system - before.cpu.user - before.cpu.system) / 1000
+        results.push({ ...r, round, serverCpuMsPerReq: served > 0 ? serverCpu / served : NaN })
+        console.error(
+          `${label}: ${fmt(r.rps, 0)} req/s, p50 ${fmt(r.p50)} ms, p99 ${fmt(r.p99)} ms, ` +
+            `CPU ${fmt(r.cpuMsPerReq, 3)} ms/req, maxRSS ${fmt(r.maxRssMB, 0)} MB, setup ${fmt(r.setupMs, 0)} ms`
+        )
+      }
+    }
+  }
+} finally {
+  // Import cost needs no server.
+  await server.stop()
+}
+
+// ---------------------------------------------------------------------------
+// Import cost
+// ---------------------------------------------------------------------------
+
+const importTimes = new Map()
+if (!args["no-import"]) {
+  const modes = ["platform", "lib", ...(configs.includes("effect-fast") && !skipped.has("effect-fast") ? ["lib-fast"] : [])]
+  const skippedModes = new Set()
+  // One discarded round first (file-system cache), then `importRuns` interleaved rounds.
+  for (let i = 0; i <= importRuns; i++) {
+    for (const mode of modes) {
+      if (skippedModes.has(mode)) continue
+      const run = await runChild("./import-cost.mjs", { mode, ...keys }, { timeoutMs: 60_000 })
+      if (run.failure !== undefined) {
+        failures.push(`import cost ${mode}: ${run.failure}`)
+        skippedModes.add(mode)
+        continue
+      }
+      if (run.reply.skipped) {
+        skippedModes.add(mode)
+        notes.push(`import cost ${mode}: skipped (${run.reply.skipped})`)
+        continue
+      }
+      if (i > 0) importTimes.set(mode, [...(importTimes.get(mode) ?? []), run.reply.ms])
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Report
+// ---------------------------------------------------------------------------
+
+const cpus = os.cpus()
+const out = []
+out.push(`## Benchmark (issue 5)`)
+out.push("")
+out.push(
+  `${new Date().toISOString()} · Node ${process.version} · ${cpus[0]?.model ?? "unknown CPU"} × ${cpus.length} cores · ` +
+    `${os.platform()} ${os.release()}`
+)
+out.push(
+  `${rounds} interleaved round(s), N=${n} after ${warmup} warm-up requests, three endpoints round-robin, ` +
+    `loopback server in its own process; medians over rounds, CPU = client process.cpuUsage() over the measured phase.`
+)
+out.push("")
+out.push("| client | C | req/s median (min–max) | p50 ms | p99 ms | CPU ms/req | peak RSS MB | CPU × floor | req/s × floor |")
+out.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+const group = (config, concurrency) => results.filter((r) => r.config === config && r.concurrency === concurrency)
+for (const concurrency of concurrencies) {
+  const floor = group("floor", concurrency)
+  const floorCpu = median(floor.map((r) => r.cpuMsPerReq))
+  const floorRps = median(floor.map((r) => r.rps))
+  for (const config of configs) {
+    const g = group(config, concurrency)
+    if (g.length === 0) {
+      out.push(`| ${config} | ${concurrency} | ${skipped.has(config) ? "skipped" : "failed"} | | | | | | |`)
+      continue
+    }
+    const rps = g.map((r) => r.rps)
+    const cpu = median(g.map((r) => r.cpuMsPerReq))
+    const transport = g[0].transport ? ` (${g[0].transport})` : ""
+    out.push(
+      `| ${config}${config === "effect-fast" ? transport : ""} | ${concurrency} | ` +
+        `${fmt(median(rps), 0)} (${fmt(Math.min(...rps), 0)}–${fmt(Math.max(...rps), 0)}) | ` +
+        `${fmt(median(g.map((r) => r.p50)))} | ${fmt(median(g.map((r) => r.p99)))} | ${fmt(cpu, 3)} | ` +
+        `${fmt(median(g.map((r) => r.maxRssMB)), 0)} | ${fmt(cpu / floorCpu)}× | ${fmt(median(rps) / floorRps)}× |`
+    )
+  }
+}
+out.push("")
+out.push(
+  `Peak RSS = the client process's maxRSS (whole life, incl. imports and warm-up). ` +
+    `Server CPU: median ${fmt(median(results.map((r) => r.serverCpuMsPerReq)), 3)} ms/req.`
+)
+
+if (importTimes.size > 0) {
+  const base = median(importTimes.get("platform") ?? [])
+  out.push("")
+  out.push(`Import cost (fresh process each, ${importRuns} interleaved runs after one discarded round, node start-up excluded):`)
+  out.push("")
+  out.push("| what | median ms (min–max) | × NodeHttpClient alone |")
+  out.push("|---|---:|---:|")
+  const label = {
+    platform: `import "@effect/platform-node/NodeHttpClient"`,
+    lib: "root module + NodeHttpClient + building the layers (layerUndici)",
+    "lib-fast": "root module + building the layers (FastHttpClient.layer)"
+  }
+  for (const [mode, xs] of importTimes) {
+    out.push(
+      `| ${label[mode]} | ${fmt(median(xs), 0)} (${fmt(Math.min(...xs), 0)}–${fmt(Math.max(...xs), 0)}) | ${fmt(median(xs) / base)}× |`
+    )
+  }
+}
+
+for (const [config, reason] of skipped) notes.push(`${config}: skipped (${reason})`)
+if (notes.length + failures.length > 0) out.push("")
+for (const note of notes) out.push(`- note: ${note}`)
+for (const failure of failures) out.push(`- FAILURE: ${failure}`)
+out.push("")
+out.push(`Total bench time: ${fmt((Date.now() - started) / 1000, 0)} s.`)
+console.log(out.join("\n"))
+
+if (args.json) {
+  fs.writeFileSync(args.json, JSON.stringify({ args, results, importTimes: Object.fromEntries(importTimes), failures, notes }, null, 2))
+}
+process.exitCode = failures.length > 0 ? 1 : 0
