@@ -156,23 +156,34 @@ const startProfiler = async () => {
   }
 }
 
+// Peak RSS by sampling from the start: resourceUsage().maxRSS is useless in a forked
+// child on Linux, it starts at the parent's RSS at spawn time.
+let peakRss = process.memoryUsage().rss
+const sampler = setInterval(() => {
+  const rss = process.memoryUsage().rss
+  if (rss > peakRss) peakRss = rss
+}, 50)
+
+/** Heap in use after a full GC (needs --expose-gc, which run.mjs passes), in MB. */
+const heapAfterGc = () => {
+  if (typeof globalThis.gc !== "function") return NaN
+  globalThis.gc()
+  return process.memoryUsage().heapUsed / 2 ** 20
+}
+
 const main = async () => {
   const t0 = performance.now()
   const client = opts.config === "floor" ? await makeFloor() : await makeEffect(opts.config)
   if (client === undefined) {
+    clearInterval(sampler)
     await send({ skipped: "no fast transport yet (neither FastHttpClient.layer in dist/index.js nor dist/internal/fastHttpClient.js)" })
     return
   }
   const setupMs = performance.now() - t0
   await phase(client, 0, opts.warmup, opts.concurrency)
-  if (typeof global.gc === "function") global.gc()
+  const heapStart = heapAfterGc()
 
   const lat = new Float64Array(opts.n)
-  let peakRss = process.memoryUsage().rss
-  const sampler = setInterval(() => {
-    const rss = process.memoryUsage().rss
-    if (rss > peakRss) peakRss = rss
-  }, 50)
   const stopProfiler = opts.profile ? await startProfiler() : undefined
   const cpu0 = process.cpuUsage()
   const w0 = performance.now()
@@ -182,6 +193,7 @@ const main = async () => {
   if (stopProfiler) await stopProfiler(opts.profile)
   clearInterval(sampler)
   peakRss = Math.max(peakRss, process.memoryUsage().rss)
+  const heapEnd = heapAfterGc()
 
   await client.close()
   await send({
@@ -198,7 +210,8 @@ const main = async () => {
       p99: quantile(lat, 0.99),
       cpuMsPerReq: (cpu.user + cpu.system) / 1000 / opts.n,
       peakRssMB: peakRss / 2 ** 20,
-      maxRssMB: process.resourceUsage().maxRSS / 1024
+      heapStartMB: heapStart,
+      heapGrowthMB: heapEnd - heapStart
     }
   })
 }

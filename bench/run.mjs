@@ -59,11 +59,15 @@ if (!fs.existsSync(new URL("../dist/index.js", import.meta.url))) {
   process.exit(2)
 }
 
+const loadAtStart = os.loadavg()[0]
 const failures = []
 const notes = []
 const started = Date.now()
 const keys = generateKeys()
 const server = await startServer(keys)
+if (loadAtStart > 0.5) {
+  console.error(`warning: 1-minute load average is ${loadAtStart.toFixed(2)}; other work on this machine will skew the numbers`)
+}
 console.error(`server at ${server.baseUrl}; ${rounds} round(s) × C=${concurrencies.join(",")} × ${configs.join(", ")}; n=${n}, warmup=${warmup}`)
 
 // ---------------------------------------------------------------------------
@@ -89,7 +93,7 @@ try {
           merchantKey: keys.merchantKey,
           platformPublicKey: keys.platformPublicKey,
           pubKeyId: keys.pubKeyId
-        })
+        }, { execArgv: ["--expose-gc"] })
         const after = await server.stats()
         const label = `[round ${round}/${rounds}] C=${concurrency} ${config}`
         if (run.failure !== undefined) {
@@ -108,7 +112,8 @@ try {
         results.push({ ...r, round, serverCpuMsPerReq: served > 0 ? serverCpu / served : NaN })
         console.error(
           `${label}: ${fmt(r.rps, 0)} req/s, p50 ${fmt(r.p50)} ms, p99 ${fmt(r.p99)} ms, ` +
-            `CPU ${fmt(r.cpuMsPerReq, 3)} ms/req, maxRSS ${fmt(r.maxRssMB, 0)} MB, setup ${fmt(r.setupMs, 0)} ms`
+            `CPU ${fmt(r.cpuMsPerReq, 3)} ms/req, peak RSS ${fmt(r.peakRssMB, 0)} MB, ` +
+            `heap ${fmt(r.heapStartMB, 1)} MB ${r.heapGrowthMB >= 0 ? "+" : ""}${fmt(r.heapGrowthMB, 1)} MB, setup ${fmt(r.setupMs, 0)} ms`
         )
       }
     }
@@ -156,15 +161,15 @@ out.push(`## Benchmark (issue 5)`)
 out.push("")
 out.push(
   `${new Date().toISOString()} · Node ${process.version} · ${cpus[0]?.model ?? "unknown CPU"} × ${cpus.length} cores · ` +
-    `${os.platform()} ${os.release()}`
+    `${os.platform()} ${os.release()} · load average at start ${loadAtStart.toFixed(2)}, at end ${os.loadavg()[0].toFixed(2)}`
 )
 out.push(
   `${rounds} interleaved round(s), N=${n} after ${warmup} warm-up requests, three endpoints round-robin, ` +
     `loopback server in its own process; medians over rounds, CPU = client process.cpuUsage() over the measured phase.`
 )
 out.push("")
-out.push("| client | C | req/s median (min–max) | p50 ms | p99 ms | CPU ms/req | peak RSS MB | CPU × floor | req/s × floor |")
-out.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+out.push("| client | C | req/s median (min–max) | p50 ms | p99 ms | CPU ms/req | peak RSS MB | heap Δ MB | CPU × floor | req/s × floor |")
+out.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 const group = (config, concurrency) => results.filter((r) => r.config === config && r.concurrency === concurrency)
 for (const concurrency of concurrencies) {
   const floor = group("floor", concurrency)
@@ -173,7 +178,7 @@ for (const concurrency of concurrencies) {
   for (const config of configs) {
     const g = group(config, concurrency)
     if (g.length === 0) {
-      out.push(`| ${config} | ${concurrency} | ${skipped.has(config) ? "skipped" : "failed"} | | | | | | |`)
+      out.push(`| ${config} | ${concurrency} | ${skipped.has(config) ? "skipped" : "failed"} | | | | | | | |`)
       continue
     }
     const rps = g.map((r) => r.rps)
@@ -183,13 +188,14 @@ for (const concurrency of concurrencies) {
       `| ${config}${config === "effect-fast" ? transport : ""} | ${concurrency} | ` +
         `${fmt(median(rps), 0)} (${fmt(Math.min(...rps), 0)}–${fmt(Math.max(...rps), 0)}) | ` +
         `${fmt(median(g.map((r) => r.p50)))} | ${fmt(median(g.map((r) => r.p99)))} | ${fmt(cpu, 3)} | ` +
-        `${fmt(median(g.map((r) => r.maxRssMB)), 0)} | ${fmt(cpu / floorCpu)}× | ${fmt(median(rps) / floorRps)}× |`
+        `${fmt(median(g.map((r) => r.peakRssMB)), 0)} | ${fmt(median(g.map((r) => r.heapGrowthMB)), 1)} | ${fmt(cpu / floorCpu)}× | ${fmt(median(rps) / floorRps)}× |`
     )
   }
 }
 out.push("")
 out.push(
-  `Peak RSS = the client process's maxRSS (whole life, incl. imports and warm-up). ` +
+  `Peak RSS: client process, sampled every 50 ms over its whole life (imports, warm-up, measured phase). ` +
+    `Heap Δ: heapUsed after a full GC, end of the measured phase minus end of warm-up (growth check). ` +
     `Server CPU: median ${fmt(median(results.map((r) => r.serverCpuMsPerReq)), 3)} ms/req.`
 )
 
