@@ -1,10 +1,10 @@
-import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either, Exit, Layer, Redacted } from "effect"
 import * as TestClock from "effect/TestClock"
 import * as crypto from "node:crypto"
 import { Aead, BusinessCircle, Payscore, Signer, Verifier, Wechatpay } from "../src/index.js"
 import { Sandbox } from "../src/sandbox/index.js"
+import { Transport } from "./helpers/transport.js"
 import { NoRetry } from "./helpers/world.js"
 
 const APPID = "wxd678efh567hg6787"
@@ -79,7 +79,7 @@ const autoWorld = (
     const deps = Layer.mergeAll(
       Signer.layer({ mchid: c.mchid, serialNo: c.merchantSerialNo, privateKey: c.merchantPrivateKey! }),
       Layer.succeed(Wechatpay.BaseUrl, sandbox.baseUrl),
-      NodeHttpClient.layerUndici,
+      Transport,
       NoRetry
     )
     return Layer.provideMerge(Verifier.layerAutoCertificates({ apiV3Key: c.apiV3Key, ...auto(c) }), deps)
@@ -163,7 +163,7 @@ describe("Verifier.layerAutoCertificates against the sandbox", () => {
       const deps = Layer.mergeAll(
         Signer.layer({ mchid: c.mchid, serialNo: c.merchantSerialNo, privateKey: c.merchantPrivateKey! }),
         Layer.succeed(Wechatpay.BaseUrl, sandbox.baseUrl),
-        NodeHttpClient.layerUndici,
+        Transport,
         NoRetry
       )
       const exit = yield* Effect.exit(Layer.build(Verifier.layerAutoCertificates({ apiV3Key: c.apiV3Key, ...auto(c) }).pipe(Layer.provide(deps))))

@@ -3,6 +3,7 @@ import { Cause, Effect, Exit, Layer } from "effect"
 import { afterAll, beforeAll } from "vitest"
 import { BusinessCircle, Payscore, Wechatpay, type WechatpayError } from "../src/index.js"
 import { Sandbox } from "../src/sandbox/index.js"
+import { Transport } from "./helpers/transport.js"
 
 /**
  * The fault matrix: every sandbox fault × each query, with the default
@@ -63,7 +64,7 @@ afterAll(() => {
 })
 
 const Client = Layer.mergeAll(
-  Sandbox.layerTest({ seed, retry: { maxAttempts: 3, baseDelay: "10 millis", maxDelay: "40 millis", jitter: true } }),
+  Sandbox.layerTest({ seed, httpClient: Transport, retry: { maxAttempts: 3, baseDelay: "10 millis", maxDelay: "40 millis", jitter: true } }),
   Layer.succeed(Wechatpay.RequestTimeout, "250 millis")
 )
 

@@ -1,4 +1,3 @@
-import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, ConfigProvider, Effect, Exit, Layer, ManagedRuntime } from "effect"
 import { spawn } from "node:child_process"
@@ -7,6 +6,7 @@ import { fileURLToPath } from "node:url"
 import * as v8 from "node:v8"
 import * as vm from "node:vm"
 import { BusinessCircle, Payscore, Wechatpay, type WechatpayError } from "../src/index.js"
+import { Transport } from "./helpers/transport.js"
 
 /**
  * Load: 10 000 lookups at concurrency 64 against a sandbox in another process
@@ -64,7 +64,7 @@ describe("load", () => {
       const socketsBefore = sockets()
       const runtime = ManagedRuntime.make(Layer.mergeAll(
         Wechatpay.layerConfig().pipe(Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))),
-        NodeHttpClient.layerUndici,
+        Transport,
         Layer.succeed(Wechatpay.Retry, { maxAttempts: 3, baseDelay: "5 millis", maxDelay: "20 millis", jitter: true })
       ))
       const outcomes = new Map<string, number>()

@@ -9,6 +9,7 @@ import * as path from "node:path"
 import { BusinessCircle, Payscore, Signer, Wechatpay, type WechatpayError } from "../src/index.js"
 import { Sandbox } from "../src/sandbox/index.js"
 import { generateRsa } from "./helpers/keys.js"
+import { Transport } from "./helpers/transport.js"
 
 const SERVICE_ID = "500001"
 const APPID = "wxd678efh567hg6787"
@@ -40,7 +41,7 @@ const threeQueries = Effect.gen(function*() {
 
 describe("sandbox end to end over real loopback HTTP", () => {
   it.effect("all three queries with NodeHttpClient.layerUndici", () =>
-    threeQueries.pipe(Effect.provide(Sandbox.layerTest({ seed }))))
+    threeQueries.pipe(Effect.provide(Sandbox.layerTest({ seed, httpClient: Transport }))))
 
   it.effect("all three queries with FetchHttpClient.layer", () =>
     threeQueries.pipe(Effect.provide(Sandbox.layerTest({ seed, httpClient: FetchHttpClient.layer }))))
@@ -52,10 +53,10 @@ describe("sandbox end to end over real loopback HTTP", () => {
       const requests = yield* sandbox.requests
       assert.strictEqual(requests.length, 3)
       for (const r of requests) assert.strictEqual(r.wechatpaySerial, sandbox.credentials.platformCertificateSerial)
-    }).pipe(Effect.provide(Sandbox.layerTest({ seed, trust: "certificate" }))))
+    }).pipe(Effect.provide(Sandbox.layerTest({ seed, trust: "certificate", httpClient: Transport }))))
 })
 
-layer(Sandbox.layerTest({ seed }))("sandbox behaviour", (it) => {
+layer(Sandbox.layerTest({ seed, httpClient: Transport }))("sandbox behaviour", (it) => {
   it.effect("an unknown Pay Score user is 404 ORDER_NOT_EXIST with a Request-ID; Business Circle says UNAUTHORIZED", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(Payscore.getPermissionsByOpenid({ openid: "oNobody", params: { service_id: SERVICE_ID, appid: APPID } }))
@@ -123,7 +124,7 @@ describe("the sandbox checks request signatures as WeChat Pay does", () => {
       assert.strictEqual(error.code, "SIGN_ERROR")
       assert.include(error.serverMessage!, expected)
       assert.isTrue(error.verified)
-    }).pipe(Effect.provide(Layer.provideMerge(signIt(tweak), Sandbox.layerTest({ seed }))))
+    }).pipe(Effect.provide(Layer.provideMerge(signIt(tweak), Sandbox.layerTest({ seed, httpClient: Transport }))))
 
   it.effect("a tampered request signature", () =>
     expectSignError((s) => ({ ...s, authorize: (m, url, body) => s.authorize(m, url + "&x=1", body) }), "signature does not verify"))
@@ -164,7 +165,7 @@ describe("faults on demand: each one gives the client the right typed error", ()
     BusinessCircle.getUserAuthorization({ openid: "oUser1", params: { appid: APPID } })
   ]
 
-  layer(Sandbox.layerTest({ seed }))((it) => {
+  layer(Sandbox.layerTest({ seed, httpClient: Transport }))((it) => {
     for (const [fault, expected] of expectations) {
       it.effect(`${fault} on every query`, () =>
         Effect.gen(function*() {
@@ -199,7 +200,7 @@ describe("faults on demand: each one gives the client the right typed error", ()
       const start = Date.now()
       yield* queries[2]!
       assert.isAtLeast(Date.now() - start, 140)
-    }).pipe(Effect.provide(Sandbox.layerTest({ seed }))))
+    }).pipe(Effect.provide(Sandbox.layerTest({ seed, httpClient: Transport }))))
 })
 
 describe("seed files", () => {
@@ -243,7 +244,7 @@ describe("client layers", () => {
       const error = yield* Effect.flip(BusinessCircle.getUserAuthorization({ openid: "oUser1", params: { appid: APPID } }))
       assert.strictEqual(error._tag === "NetworkError" && error.reason, "Timeout")
     }).pipe(
-      Effect.provide(Layer.merge(Sandbox.layerTest({ seed }), Layer.succeed(Wechatpay.RequestTimeout, "100 millis"))),
+      Effect.provide(Layer.merge(Sandbox.layerTest({ seed, httpClient: Transport }), Layer.succeed(Wechatpay.RequestTimeout, "100 millis"))),
       TestServices.provideLive
     ))
 
@@ -260,7 +261,7 @@ describe("client layers", () => {
       const result = yield* Fiber.join(fiber)
       assert.strictEqual(result.authorize_state, "AUTHORIZED")
       assert.strictEqual((yield* sandbox.requests).length, 3)
-    }).pipe(Effect.provide(Sandbox.layerTest({ seed, retry: { maxAttempts: 3, baseDelay: "100 millis", maxDelay: "1 second", jitter: false } }))))
+    }).pipe(Effect.provide(Sandbox.layerTest({ seed, httpClient: Transport, retry: { maxAttempts: 3, baseDelay: "100 millis", maxDelay: "1 second", jitter: false } }))))
 
   it.effect("a merchant identity of the caller's own (serial, public key, private key)", () => {
     const keys = generateRsa()
@@ -270,6 +271,7 @@ describe("client layers", () => {
       assert.strictEqual(sandbox.credentials.merchantSerialNo, "ABC123")
     }).pipe(Effect.provide(Sandbox.layerTest({
       seed,
+      httpClient: Transport,
       merchant: { serialNo: "ABC123", publicKeyPem: keys.publicKeyPem, privateKey: Redacted.make(keys.privateKeyPem) }
     })))
   })
