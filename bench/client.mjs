@@ -97,7 +97,13 @@ const makeEffect = async (config) => {
     Layer.succeed(Wechatpay.BaseUrl, opts.baseUrl),
     httpLayer
   )
-  const runtime = ManagedRuntime.make(layer)
+  // BENCH_TWEAKS=no-timeout,no-retry,no-tracer: A/B experiments on the request path (not used by run.mjs defaults)
+  const tweaks = new Set((process.env.BENCH_TWEAKS ?? "").split(",").filter(Boolean))
+  const extra = []
+  if (tweaks.has("no-timeout")) extra.push(Layer.succeed(Wechatpay.RequestTimeout, Number.POSITIVE_INFINITY))
+  if (tweaks.has("no-retry")) extra.push(Layer.succeed(Wechatpay.Retry, { maxAttempts: 1, baseDelay: 0, maxDelay: 0, jitter: false }))
+  if (tweaks.has("no-tracer")) extra.push(Layer.setTracerEnabled(false))
+  const runtime = ManagedRuntime.make(extra.length === 0 ? layer : Layer.mergeAll(layer, ...extra))
   await runtime.runtime()
   const call = (i) => {
     const { kind, input } = requestFor(i)

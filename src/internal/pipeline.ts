@@ -1,11 +1,16 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Headers from "@effect/platform/Headers"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import { BusinessError, NetworkError, type SignatureError } from "../errors/Errors.js"
+import type * as Exit from "effect/Exit"
+import { BusinessError, NetworkError, SignatureError } from "../errors/Errors.js"
+import { safeCause } from "./crypto.js"
+import { syncAuthorize } from "./fastPaths.js"
 import { Signer } from "../services/Signer.js"
 import { BaseUrl, FailoverHosts, PRIMARY_BASE_URL, RequestTimeout, Retry, type RetryPolicy } from "./references.js"
 import { USER_AGENT } from "./version.js"
@@ -50,6 +55,79 @@ const networkError = (canonical: string) => (error: HttpClientError.HttpClientEr
       : {}),
     ...(error.cause !== undefined ? { cause: error.cause } : {})
   })
+
+const liveClock = Effect.runSync(Effect.clock)
+
+/**
+ * What a transport of this library (`FastHttpClient`) offers beside
+ * `execute`: a send with the timeout handled in its own callback, answering a
+ * response whose body is already buffered.
+ *
+ * @internal
+ */
+export const DirectTransport: unique symbol = Symbol.for("effect-wechatpay/DirectTransport") as never
+
+/** @internal */
+export type DirectTransportFn = <E2>(
+  request: HttpClientRequest.HttpClientRequest,
+  timeoutMillis: number | undefined,
+  onTimeout: () => E2
+) => Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError | E2>
+
+/** @internal */
+export const BufferedBody: unique symbol = Symbol.for("effect-wechatpay/BufferedBody") as never
+
+const directTransportOf = (client: HttpClient.HttpClient): DirectTransportFn | undefined =>
+  (client as unknown as { [DirectTransport]?: DirectTransportFn })[DirectTransport]
+
+const bufferedBody = (response: HttpClientResponse.HttpClientResponse): Uint8Array | undefined =>
+  (response as unknown as { [BufferedBody]?: Uint8Array })[BufferedBody]
+
+const signingFailed = (cause: unknown) =>
+  new SignatureError({
+    reason: "SigningFailed",
+    description: "RSA-SHA256 signing with the merchant private key failed",
+    cause: safeCause(cause)
+  })
+
+/**
+ * `Effect.timeoutFail`, cheaper on the live clock: one forked fiber and a
+ * `setTimeout` instead of two racing fibers (measured: about a quarter of a
+ * millisecond of CPU and 30 MB of peak RSS less per lookup in `bench/`). Any
+ * other clock (a `TestClock`) takes `Effect.timeoutFail`, so tests control time.
+ */
+const withTimeout = <A, E, R, E2>(
+  effect: Effect.Effect<A, E, R>,
+  limit: Duration.Duration,
+  onTimeout: () => E2,
+  live: boolean
+): Effect.Effect<A, E | E2, R> =>
+  !live
+    ? Effect.timeoutFail(effect, { duration: limit, onTimeout })
+      : Effect.flatMap(Effect.fork(effect), (fiber) =>
+        Effect.async<A, E | E2>((resume) => {
+          let done = false
+          const timer = setTimeout(() => {
+            if (done) return
+            done = true
+            fiber.removeObserver(observer)
+            fiber.unsafeInterruptAsFork(fiber.id())
+            resume(Effect.fail(onTimeout()))
+          }, Duration.toMillis(limit))
+          const observer = (exit: Exit.Exit<A, E>) => {
+            if (done) return
+            done = true
+            clearTimeout(timer)
+            resume(exit)
+          }
+          fiber.addObserver(observer)
+          return Effect.sync(() => {
+            done = true
+            clearTimeout(timer)
+            fiber.removeObserver(observer)
+            fiber.unsafeInterruptAsFork(fiber.id())
+          })
+        }))
 
 /**
  * One HTTP exchange as received: status, headers, the raw body (bytes and
@@ -112,54 +190,100 @@ export const exchange = <A, E>(
 ): Effect.Effect<A, E | NetworkError | SignatureError, Signer | HttpClient.HttpClient> =>
   Effect.contextWithEffect((context: Context.Context<Signer | HttpClient.HttpClient>) => {
     const signer = Context.get(context, Signer)
-    const client = prepareClient(Context.get(context, HttpClient.HttpClient))
+    const authorizeNow = syncAuthorize.get(signer)
+    const userClient = Context.get(context, HttpClient.HttpClient)
+    const direct = directTransportOf(userClient)
+    const client = direct === undefined ? prepareClient(userClient) : userClient
     const base = Context.get(context, BaseUrl)
     const hosts = base === PRIMARY_BASE_URL ? Context.get(context, FailoverHosts) : [base]
     const policy = Context.get(context, Retry)
-    const timeout = Context.get(context, RequestTimeout)
-    const toNetworkError = networkError(canonical)
+    const limit = Duration.decode(Context.get(context, RequestTimeout))
+    const finite = Duration.isFinite(limit)
+    const limitMillis = Duration.toMillis(limit)
+    const toNetworkError = (error: HttpClientError.HttpClientError | NetworkError) =>
+      error instanceof NetworkError ? error : networkError(canonical)(error)
     const timedOut = () =>
       new NetworkError({
         reason: "Timeout",
         method: "GET",
         path: canonical,
-        description: `no complete answer within ${Duration.format(timeout)}`
+        description: `no complete answer within ${Duration.format(limit)}`
       })
 
-    const attempt = (host: string): Effect.Effect<A, E | NetworkError | SignatureError> =>
-      Effect.flatMap(signer.authorize("GET", canonical, ""), (authorization) =>
-        Effect.flatMap(
-          Effect.timeoutFail(
-            Effect.mapError(
-              Effect.flatMap(
-                client.execute(HttpClientRequest.get(joinUrl(host, canonical), {
-                  headers: preferredSerial === undefined
-                    ? { accept: "application/json", "user-agent": USER_AGENT, authorization }
-                    : {
-                      accept: "application/json",
-                      "user-agent": USER_AGENT,
-                      authorization,
-                      "wechatpay-serial": preferredSerial
-                    }
-                })),
-                (response) => Effect.map(response.arrayBuffer, (body) => [response, new Uint8Array(body)] as const)
-              ),
-              toNetworkError
-            ),
-            { duration: timeout, onTimeout: timedOut }
+    const request = (host: string, authorization: string) =>
+      HttpClientRequest.get(joinUrl(host, canonical), {
+        headers: preferredSerial === undefined
+          ? { accept: "application/json", "user-agent": USER_AGENT, authorization }
+          : { accept: "application/json", "user-agent": USER_AGENT, authorization, "wechatpay-serial": preferredSerial }
+      })
+
+    /** Send and read the whole body, within the timeout, as cheaply as the transport allows. */
+    const io = (
+      host: string,
+      authorization: string,
+      live: boolean
+    ): Effect.Effect<readonly [HttpClientResponse.HttpClientResponse, Uint8Array], NetworkError> => {
+      if (direct !== undefined && (live || !finite)) {
+        // our own transport: the timer lives in its callback, the body is already buffered
+        return Effect.mapError(
+          Effect.map(
+            direct(request(host, authorization), finite ? limitMillis : undefined, timedOut),
+            (response) => [response, bufferedBody(response)!] as const
           ),
-          ([response, bytes]) =>
-            Effect.clockWith((clock) =>
-              finish({
-                canonical,
-                status: response.status,
-                headers: response.headers,
-                bytes,
-                text: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"),
-                receivedAt: clock.unsafeCurrentTimeMillis()
-              })
-            )
-        ))
+          toNetworkError
+        )
+      }
+      const read = Effect.mapError(
+        Effect.flatMap(
+          client.execute(request(host, authorization)),
+          (response) => {
+            const buffered = bufferedBody(response)
+            return buffered !== undefined
+              ? Effect.succeed([response, buffered] as const)
+              : Effect.map(response.arrayBuffer, (body) => [response, new Uint8Array(body)] as const)
+          }
+        ),
+        toNetworkError
+      )
+      return finite ? withTimeout(read, limit, timedOut, live) : read
+    }
+
+    const attempt = (host: string): Effect.Effect<A, E | NetworkError | SignatureError> =>
+      Effect.withFiberRuntime((fiber) => {
+        const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+        const span = fiber.currentSpan
+        const live = clock === liveClock
+        const received = ([response, bytes]: readonly [HttpClientResponse.HttpClientResponse, Uint8Array]) => {
+          const headers = response.headers
+          if (span !== undefined && span._tag === "Span") {
+            span.attribute("wechatpay.path", canonical)
+            span.attribute("http.response.status_code", response.status)
+            span.attribute("wechatpay.request_id", headers["request-id"] ?? "")
+          }
+          return finish({
+            canonical,
+            status: response.status,
+            headers,
+            bytes,
+            text: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"),
+            receivedAt: clock.unsafeCurrentTimeMillis()
+          })
+        }
+        // a synchronous signer signs right here; any other goes through its Effect
+        if (authorizeNow !== undefined) {
+          let authorization: string
+          try {
+            authorization = authorizeNow("GET", canonical, "", clock.unsafeCurrentTimeMillis())
+          } catch (cause) {
+            return Effect.fail(signingFailed(cause))
+          }
+          return Effect.flatMap(io(host, authorization, live), received)
+        }
+        return Effect.flatMap(
+          signer.authorize("GET", canonical, ""),
+          (authorization) => Effect.flatMap(io(host, authorization, live), received)
+        )
+      })
 
     if (policy.maxAttempts <= 1 && hosts.length === 1) return attempt(hosts[0] ?? base)
     const loop = (n: number, host: number): Effect.Effect<A, E | NetworkError | SignatureError> =>
@@ -172,4 +296,5 @@ export const exchange = <A, E>(
           : Effect.fail(n > 1 ? withAttempts(error, n) : error))
     return loop(1, 0)
   })
+
 

@@ -30,6 +30,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { BufferedBody, DirectTransport } from "../internal/pipeline.js"
 
 const PLAIN_PATH = /^\/[\x21-\x7e]*$/
 
@@ -90,6 +91,9 @@ const requestBody = (
 class BufferedResponse extends Inspectable.Class implements HttpClientResponse.HttpClientResponse {
   readonly [IncomingMessage.TypeId]: IncomingMessage.TypeId = IncomingMessage.TypeId
   readonly [HttpClientResponse.TypeId]: HttpClientResponse.TypeId = HttpClientResponse.TypeId
+  get [BufferedBody](): Uint8Array {
+    return this.body
+  }
   private textCache: string | undefined = undefined
   private cookiesCache: Cookies.Cookies | undefined = undefined
 
@@ -169,73 +173,95 @@ const NO_TIMEOUT = { headersTimeout: 0, bodyTimeout: 0 } as const
  * @since 0.1.0
  * @category constructors
  */
-export const make = (dispatcher: Undici.Dispatcher): HttpClient.HttpClient =>
-  HttpClient.makeWith(
-    (effect) =>
-      Effect.flatMap(effect, (request) => {
-        const where = target(request)
-        if (where instanceof Error) {
-          return Effect.fail(new HttpClientError.RequestError({ request, reason: "InvalidUrl", cause: where }))
+export const make = (dispatcher: Undici.Dispatcher): HttpClient.HttpClient => {
+  const send = <E2>(
+    request: HttpClientRequest.HttpClientRequest,
+    timeoutMillis: number | undefined,
+    onTimeout: () => E2
+  ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError | E2> => {
+    const where = target(request)
+    if (where instanceof Error) {
+      return Effect.fail(new HttpClientError.RequestError({ request, reason: "InvalidUrl", cause: where }))
+    }
+    const body = requestBody(request)
+    if (body instanceof HttpClientError.RequestError) return Effect.fail(body)
+    return Effect.async<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError | E2>((resume) => {
+      let controller: Undici.Dispatcher.DispatchController | undefined
+      let settled = false
+      let status = 0
+      let headers: Headers.Headers = Headers.empty
+      const chunks: Array<Buffer> = []
+      const settle = (effect: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError | E2>) => {
+        if (settled) return
+        settled = true
+        if (timer !== undefined) clearTimeout(timer)
+        resume(effect)
+      }
+      const abort = () => controller?.abort(new Error("aborted"))
+      const timer = timeoutMillis === undefined ? undefined : setTimeout(() => {
+        settle(Effect.fail(onTimeout()))
+        abort()
+      }, timeoutMillis)
+      const handler: Undici.Dispatcher.DispatchHandler = {
+        onRequestStart(c) {
+          controller = c
+          if (settled) c.abort(new Error("aborted"))
+        },
+        onResponseStart(_c, statusCode, responseHeaders) {
+          status = statusCode
+          headers = Headers.fromInput(responseHeaders as Record<string, string | ReadonlyArray<string>>)
+        },
+        onResponseData(_c, chunk) {
+          chunks.push(chunk)
+        },
+        onResponseEnd() {
+          const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
+          settle(Effect.succeed(new BufferedResponse(request, status, headers, data)))
+        },
+        onResponseError(_c, error) {
+          settle(Effect.fail(
+            status === 0
+              ? new HttpClientError.RequestError({ request, reason: "Transport", cause: error })
+              : new HttpClientError.ResponseError({
+                request,
+                response: new BufferedResponse(request, status, headers, Buffer.alloc(0)),
+                reason: "Decode",
+                cause: error,
+                description: "the connection failed while reading the body"
+              })
+          ))
         }
-        const body = requestBody(request)
-        if (body instanceof HttpClientError.RequestError) return Effect.fail(body)
-        return Effect.async<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>((resume) => {
-          let controller: Undici.Dispatcher.DispatchController | undefined
-          let interrupted = false
-          let status = 0
-          let headers: Headers.Headers = Headers.empty
-          const chunks: Array<Buffer> = []
-          const handler: Undici.Dispatcher.DispatchHandler = {
-            onRequestStart(c) {
-              controller = c
-              if (interrupted) c.abort(new Error("interrupted"))
-            },
-            onResponseStart(_c, statusCode, responseHeaders) {
-              status = statusCode
-              headers = Headers.fromInput(responseHeaders as Record<string, string | ReadonlyArray<string>>)
-            },
-            onResponseData(_c, chunk) {
-              chunks.push(chunk)
-            },
-            onResponseEnd() {
-              const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
-              resume(Effect.succeed(new BufferedResponse(request, status, headers, data)))
-            },
-            onResponseError(_c, error) {
-              if (interrupted) return
-              resume(Effect.fail(
-                status === 0
-                  ? new HttpClientError.RequestError({ request, reason: "Transport", cause: error })
-                  : new HttpClientError.ResponseError({
-                    request,
-                    response: new BufferedResponse(request, status, headers, Buffer.alloc(0)),
-                    reason: "Decode",
-                    cause: error,
-                    description: "the connection failed while reading the body"
-                  })
-              ))
-            }
-          }
-          try {
-            dispatcher.dispatch({
-              origin: where.origin,
-              path: where.path,
-              method: request.method,
-              headers: request.headers as Record<string, string>,
-              body,
-              ...NO_TIMEOUT
-            }, handler)
-          } catch (cause) {
-            resume(Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause })))
-          }
-          return Effect.sync(() => {
-            interrupted = true
-            controller?.abort(new Error("interrupted"))
-          })
-        })
-      }),
+      }
+      try {
+        dispatcher.dispatch({
+          origin: where.origin,
+          path: where.path,
+          method: request.method,
+          headers: request.headers as Record<string, string>,
+          body,
+          ...NO_TIMEOUT
+        }, handler)
+      } catch (cause) {
+        settle(Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause })))
+      }
+      // interruption: stop waiting and abort the request
+      return Effect.sync(() => {
+        settled = true
+        if (timer !== undefined) clearTimeout(timer)
+        abort()
+      })
+    })
+  }
+  const client = HttpClient.makeWith(
+    (effect) => Effect.flatMap(effect, (request) => send(request, undefined, absurdTimeout)),
     Effect.succeed as HttpClient.HttpClient.Preprocess<never, never>
   )
+  return Object.assign(client, { [DirectTransport]: send })
+}
+
+const absurdTimeout = (): never => {
+  throw new Error("unreachable: no timeout was set")
+}
 
 /**
  * The client over a fresh undici `Agent` (keep-alive pools per origin),

@@ -10,6 +10,7 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import { InvalidKeyError, SignatureError } from "../errors/Errors.js"
 import * as Crypto from "../internal/crypto.js"
+import { syncAuthorize } from "../internal/fastPaths.js"
 
 /**
  * The signing scheme name that prefixes every `Authorization` header.
@@ -168,11 +169,20 @@ export const make = (options: Options): Effect.Effect<Service, InvalidKeyError> 
     const pem = Redacted.isRedacted(options.privateKey) ? Redacted.value(options.privateKey) : options.privateKey
     const key = Crypto.parsePrivateKey(pem)
     if (key instanceof InvalidKeyError) return Effect.fail(key)
-    return Effect.succeed(makeWith({
+    const unsafeAuthorize = (method: string, url: string, body: string, nowMillis: number): string => {
+      const timestamp = String(Math.floor(nowMillis / 1000))
+      const nonce = Crypto.nonce()
+      const signature = Crypto.sign(key, message(method, url, timestamp, nonce, body))
+      return header({ mchid: options.mchid, nonce, signature, timestamp, serialNo: options.serialNo })
+    }
+    const service = makeWith({
       mchid: options.mchid,
       serialNo: options.serialNo,
       sign: (message) => Effect.try({ try: () => Crypto.sign(key, message), catch: signingFailed })
-    }))
+    })
+    // the pipeline signs synchronously with this exact service (not with a copy or wrapper)
+    syncAuthorize.set(service, unsafeAuthorize)
+    return Effect.succeed(service)
   })
 
 /**

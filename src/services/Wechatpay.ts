@@ -19,6 +19,7 @@ import {
   SignatureError,
   type WechatpayError
 } from "../errors/Errors.js"
+import { syncVerify } from "../internal/fastPaths.js"
 import { exchange, type Exchange } from "../internal/pipeline.js"
 import type { Signer } from "./Signer.js"
 import { Verifier } from "./Verifier.js"
@@ -394,24 +395,29 @@ export const verifyAndDecode = <A>(
       })
     )
   }
-  return Effect.matchEffect(
-    verifier.verify({
-      serial,
-      timestamp,
-      nonce,
-      signature,
-      signatureType: headers["wechatpay-signature-type"],
-      body: bytes,
-      receivedAt
-    }),
-    {
-      onFailure: (error) => Effect.fail(withContext(error, status, canonical, requestId)),
-      onSuccess: (): Effect.Effect<WechatpayResponse<A>, SignatureError | BusinessError | DecodeError> =>
-        ok
-          ? decodeBody(decode, status, headers, text, canonical, requestId)
-          : Effect.fail(businessError(status, text, true, canonical, requestId))
-    }
-  )
+  const input = {
+    serial,
+    timestamp,
+    nonce,
+    signature,
+    signatureType: headers["wechatpay-signature-type"],
+    body: bytes,
+    receivedAt
+  }
+  const verified = (): Effect.Effect<WechatpayResponse<A>, SignatureError | BusinessError | DecodeError> =>
+    ok
+      ? decodeBody(decode, status, headers, text, canonical, requestId)
+      : Effect.fail(businessError(status, text, true, canonical, requestId))
+  // a synchronous verifier checks right here; any other through its Effect
+  const verifyNow = syncVerify.get(verifier)
+  if (verifyNow !== undefined) {
+    const error = verifyNow(input)
+    return error === undefined ? verified() : Effect.fail(withContext(error, status, canonical, requestId))
+  }
+  return Effect.matchEffect(verifier.verify(input), {
+    onFailure: (error) => Effect.fail(withContext(error, status, canonical, requestId)),
+    onSuccess: verified
+  })
 }
 
 /**
@@ -436,15 +442,7 @@ export const send = <A>(
   decode: Decoder<A>
 ): Effect.Effect<WechatpayResponse<A>, WechatpayError, Requirements> =>
   Effect.flatMap(Verifier, (verifier) =>
-    exchange(canonical, verifier.preferredSerial, (ex) =>
-      Effect.zipRight(
-        Effect.annotateCurrentSpan({
-          "wechatpay.path": canonical,
-          "http.response.status_code": ex.status,
-          "wechatpay.request_id": ex.headers["request-id"] ?? ""
-        }),
-        verifyAndDecode(decode, verifier, ex)
-      )))
+    exchange(canonical, verifier.preferredSerial, (ex) => verifyAndDecode(decode, verifier, ex)))
 
 // ---------------------------------------------------------------------------
 // Endpoints
@@ -467,6 +465,8 @@ export const decoderFor = <A, I>(schema: Schema.Schema<A, I, never>): Decoder<A>
   }
   return decoder
 }
+
+const SPAN = { captureStackTrace: false } as const
 
 const invalidRequest = (operation: string, error: ParseResult.ParseError): InvalidRequestError => {
   const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
@@ -510,14 +510,21 @@ export const endpoint = <RA, RI, A, AI>(options: {
   const validate = Schema.decodeUnknownEither(options.request)
   const decode = decoderFor(options.response)
   const name = options.name
-  return Effect.fn(name)((input: RI) => {
+  // Like `Effect.fn(name)`: a span named `name` around each call, but without
+  // capturing a stack trace per call (measured in bench/: the capture is the
+  // costliest part of a span).
+  return (input: RI) => {
     const request = validate(input)
-    if (Either.isLeft(request)) return Effect.fail(invalidRequest(name, request.left))
+    if (Either.isLeft(request)) return Effect.withSpan(Effect.fail(invalidRequest(name, request.left)), name, SPAN)
     const url = options.url(request.right)
-    return hasDotSegment(url)
-      ? Effect.fail(new InvalidRequestError({ operation: name, field: "path", description: DOT_SEGMENT }))
-      : send(url, decode)
-  })
+    return Effect.withSpan(
+      hasDotSegment(url)
+        ? Effect.fail(new InvalidRequestError({ operation: name, field: "path", description: DOT_SEGMENT }))
+        : send(url, decode),
+      name,
+      SPAN
+    )
+  }
 }
 
 const API_PATH = /^\/v3(?:\/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})+)+$/
