@@ -71,8 +71,9 @@ export const DirectTransport: unique symbol = Symbol.for("effect-wechatpay/Direc
 export type DirectTransportFn = <E2>(
   request: HttpClientRequest.HttpClientRequest,
   timeoutMillis: number | undefined,
-  onTimeout: () => E2
-) => Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError | E2>
+  onTimeout: () => E2,
+  onError: (error: HttpClientError.HttpClientError) => E2
+) => Effect.Effect<HttpClientResponse.HttpClientResponse, E2>
 
 /** @internal */
 export const BufferedBody: unique symbol = Symbol.for("effect-wechatpay/BufferedBody") as never
@@ -188,7 +189,21 @@ export const exchange = <A, E>(
   preferredSerial: string | undefined,
   finish: (exchange: Exchange) => Effect.Effect<A, E>
 ): Effect.Effect<A, E | NetworkError | SignatureError, Signer | HttpClient.HttpClient> =>
-  Effect.contextWithEffect((context: Context.Context<Signer | HttpClient.HttpClient>) => {
+  Effect.contextWithEffect((context: Context.Context<Signer | HttpClient.HttpClient>) =>
+    exchangeIn(context, canonical, preferredSerial, finish)
+  )
+
+/**
+ * {@link exchange} with the context already at hand (one effect step less).
+ *
+ * @internal
+ */
+export const exchangeIn = <A, E>(
+  context: Context.Context<Signer | HttpClient.HttpClient>,
+  canonical: string,
+  preferredSerial: string | undefined,
+  finish: (exchange: Exchange) => Effect.Effect<A, E>
+): Effect.Effect<A, E | NetworkError | SignatureError> => {
     const signer = Context.get(context, Signer)
     const authorizeNow = syncAuthorize.get(signer)
     const userClient = Context.get(context, HttpClient.HttpClient)
@@ -217,20 +232,18 @@ export const exchange = <A, E>(
           : { accept: "application/json", "user-agent": USER_AGENT, authorization, "wechatpay-serial": preferredSerial }
       })
 
-    /** Send and read the whole body, within the timeout, as cheaply as the transport allows. */
-    const io = (
+    /** Send and read the whole body within the timeout, as cheaply as the transport allows. */
+    const io = <B>(
       host: string,
       authorization: string,
-      live: boolean
-    ): Effect.Effect<readonly [HttpClientResponse.HttpClientResponse, Uint8Array], NetworkError> => {
+      live: boolean,
+      received: (response: HttpClientResponse.HttpClientResponse, bytes: Uint8Array) => Effect.Effect<B, E>
+    ): Effect.Effect<B, E | NetworkError> => {
       if (direct !== undefined && (live || !finite)) {
         // our own transport: the timer lives in its callback, the body is already buffered
-        return Effect.mapError(
-          Effect.map(
-            direct(request(host, authorization), finite ? limitMillis : undefined, timedOut),
-            (response) => [response, bufferedBody(response)!] as const
-          ),
-          toNetworkError
+        return Effect.flatMap(
+          direct(request(host, authorization), finite ? limitMillis : undefined, timedOut, toNetworkError),
+          (response) => received(response, bufferedBody(response)!)
         )
       }
       const read = Effect.mapError(
@@ -245,7 +258,8 @@ export const exchange = <A, E>(
         ),
         toNetworkError
       )
-      return finite ? withTimeout(read, limit, timedOut, live) : read
+      return Effect.flatMap(finite ? withTimeout(read, limit, timedOut, live) : read, ([response, bytes]) =>
+        received(response, bytes))
     }
 
     const attempt = (host: string): Effect.Effect<A, E | NetworkError | SignatureError> =>
@@ -253,7 +267,7 @@ export const exchange = <A, E>(
         const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
         const span = fiber.currentSpan
         const live = clock === liveClock
-        const received = ([response, bytes]: readonly [HttpClientResponse.HttpClientResponse, Uint8Array]) => {
+        const received = (response: HttpClientResponse.HttpClientResponse, bytes: Uint8Array) => {
           const headers = response.headers
           if (span !== undefined && span._tag === "Span") {
             span.attribute("wechatpay.path", canonical)
@@ -277,11 +291,11 @@ export const exchange = <A, E>(
           } catch (cause) {
             return Effect.fail(signingFailed(cause))
           }
-          return Effect.flatMap(io(host, authorization, live), received)
+          return io(host, authorization, live, received)
         }
         return Effect.flatMap(
           signer.authorize("GET", canonical, ""),
-          (authorization) => Effect.flatMap(io(host, authorization, live), received)
+          (authorization) => io(host, authorization, live, received)
         )
       })
 
@@ -295,6 +309,6 @@ export const exchange = <A, E>(
           )
           : Effect.fail(n > 1 ? withAttempts(error, n) : error))
     return loop(1, 0)
-  })
+}
 
 

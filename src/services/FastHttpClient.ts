@@ -25,6 +25,7 @@ import * as IncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as UrlParams from "@effect/platform/UrlParams"
 import type * as Undici from "@effect/platform-node/Undici"
 import * as Effect from "effect/Effect"
+import { identity } from "effect/Function"
 import * as Inspectable from "effect/Inspectable"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -177,21 +178,22 @@ export const make = (dispatcher: Undici.Dispatcher): HttpClient.HttpClient => {
   const send = <E2>(
     request: HttpClientRequest.HttpClientRequest,
     timeoutMillis: number | undefined,
-    onTimeout: () => E2
-  ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError | E2> => {
+    onTimeout: () => E2,
+    onError: (error: HttpClientError.HttpClientError) => E2
+  ): Effect.Effect<HttpClientResponse.HttpClientResponse, E2> => {
     const where = target(request)
     if (where instanceof Error) {
-      return Effect.fail(new HttpClientError.RequestError({ request, reason: "InvalidUrl", cause: where }))
+      return Effect.fail(onError(new HttpClientError.RequestError({ request, reason: "InvalidUrl", cause: where })))
     }
     const body = requestBody(request)
-    if (body instanceof HttpClientError.RequestError) return Effect.fail(body)
-    return Effect.async<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError | E2>((resume) => {
+    if (body instanceof HttpClientError.RequestError) return Effect.fail(onError(body))
+    return Effect.async<HttpClientResponse.HttpClientResponse, E2>((resume) => {
       let controller: Undici.Dispatcher.DispatchController | undefined
       let settled = false
       let status = 0
       let headers: Headers.Headers = Headers.empty
       const chunks: Array<Buffer> = []
-      const settle = (effect: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError | E2>) => {
+      const settle = (effect: Effect.Effect<HttpClientResponse.HttpClientResponse, E2>) => {
         if (settled) return
         settled = true
         if (timer !== undefined) clearTimeout(timer)
@@ -219,7 +221,7 @@ export const make = (dispatcher: Undici.Dispatcher): HttpClient.HttpClient => {
           settle(Effect.succeed(new BufferedResponse(request, status, headers, data)))
         },
         onResponseError(_c, error) {
-          settle(Effect.fail(
+          settle(Effect.fail(onError(
             status === 0
               ? new HttpClientError.RequestError({ request, reason: "Transport", cause: error })
               : new HttpClientError.ResponseError({
@@ -229,7 +231,7 @@ export const make = (dispatcher: Undici.Dispatcher): HttpClient.HttpClient => {
                 cause: error,
                 description: "the connection failed while reading the body"
               })
-          ))
+          )))
         }
       }
       try {
@@ -242,7 +244,7 @@ export const make = (dispatcher: Undici.Dispatcher): HttpClient.HttpClient => {
           ...NO_TIMEOUT
         }, handler)
       } catch (cause) {
-        settle(Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause })))
+        settle(Effect.fail(onError(new HttpClientError.RequestError({ request, reason: "Transport", cause }))))
       }
       // interruption: stop waiting and abort the request
       return Effect.sync(() => {
@@ -253,7 +255,11 @@ export const make = (dispatcher: Undici.Dispatcher): HttpClient.HttpClient => {
     })
   }
   const client = HttpClient.makeWith(
-    (effect) => Effect.flatMap(effect, (request) => send(request, undefined, absurdTimeout)),
+    (effect) =>
+      Effect.flatMap(
+        effect,
+        (request) => send<HttpClientError.HttpClientError>(request, undefined, absurdTimeout, identity)
+      ),
     Effect.succeed as HttpClient.HttpClient.Preprocess<never, never>
   )
   return Object.assign(client, { [DirectTransport]: send })

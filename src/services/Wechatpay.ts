@@ -7,8 +7,10 @@
  */
 import type * as Headers from "@effect/platform/Headers"
 import type * as HttpClient from "@effect/platform/HttpClient"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as FiberRef from "effect/FiberRef"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import {
@@ -20,7 +22,7 @@ import {
   type WechatpayError
 } from "../errors/Errors.js"
 import { syncVerify } from "../internal/fastPaths.js"
-import { exchange, type Exchange } from "../internal/pipeline.js"
+import { exchange, type Exchange, exchangeIn } from "../internal/pipeline.js"
 import type { Signer } from "./Signer.js"
 import { Verifier } from "./Verifier.js"
 
@@ -441,8 +443,10 @@ export const send = <A>(
   canonical: string,
   decode: Decoder<A>
 ): Effect.Effect<WechatpayResponse<A>, WechatpayError, Requirements> =>
-  Effect.flatMap(Verifier, (verifier) =>
-    exchange(canonical, verifier.preferredSerial, (ex) => verifyAndDecode(decode, verifier, ex)))
+  Effect.contextWithEffect((context: Context.Context<Requirements>) => {
+    const verifier = Context.get(context, Verifier)
+    return exchangeIn(context, canonical, verifier.preferredSerial, (ex) => verifyAndDecode(decode, verifier, ex))
+  })
 
 // ---------------------------------------------------------------------------
 // Endpoints
@@ -467,6 +471,19 @@ export const decoderFor = <A, I>(schema: Schema.Schema<A, I, never>): Decoder<A>
 }
 
 const SPAN = { captureStackTrace: false } as const
+const builtInTracer = Effect.runSync(Effect.tracer)
+
+/**
+ * `Effect.withSpan(name)`, when a span can be seen: skipped when tracing is
+ * off or the tracer is Effect's built-in one, which exports nothing (install
+ * a tracer, e.g. `@effect/opentelemetry`, and every query is a span).
+ */
+const traced = <A, E, R>(effect: Effect.Effect<A, E, R>, name: string): Effect.Effect<A, E, R> =>
+  Effect.withFiberRuntime((fiber) =>
+    fiber.currentTracer === builtInTracer || !fiber.getFiberRef(FiberRef.currentTracerEnabled)
+      ? effect
+      : Effect.withSpan(effect, name, SPAN)
+  )
 
 const invalidRequest = (operation: string, error: ParseResult.ParseError): InvalidRequestError => {
   const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
@@ -515,14 +532,13 @@ export const endpoint = <RA, RI, A, AI>(options: {
   // costliest part of a span).
   return (input: RI) => {
     const request = validate(input)
-    if (Either.isLeft(request)) return Effect.withSpan(Effect.fail(invalidRequest(name, request.left)), name, SPAN)
+    if (Either.isLeft(request)) return traced(Effect.fail(invalidRequest(name, request.left)), name)
     const url = options.url(request.right)
-    return Effect.withSpan(
+    return traced(
       hasDotSegment(url)
         ? Effect.fail(new InvalidRequestError({ operation: name, field: "path", description: DOT_SEGMENT }))
         : send(url, decode),
-      name,
-      SPAN
+      name
     )
   }
 }
