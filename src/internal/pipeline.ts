@@ -7,6 +7,8 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as FiberId from "effect/FiberId"
+import * as FiberRefs from "effect/FiberRefs"
 import type * as Exit from "effect/Exit"
 import { BusinessError, NetworkError, SignatureError } from "../errors/Errors.js"
 import { safeCause } from "./crypto.js"
@@ -19,6 +21,27 @@ const prepared = new WeakMap<HttpClient.HttpClient, HttpClient.HttpClient>()
 
 const redactSignature = (names: ReadonlyArray<string | RegExp>): ReadonlyArray<string | RegExp> =>
   names.includes("wechatpay-signature") ? names : [...names, "wechatpay-signature"]
+
+const builtInTracer = Effect.runSync(Effect.tracer)
+const always = () => true
+
+/**
+ * The fiber refs `prepareClient` sets around each request, set in one step
+ * for a fiber of our own: no trace-context headers, `Wechatpay-Signature`
+ * redacted, and no `http.client` span when the tracer is Effect's built-in
+ * one (it exports nothing).
+ */
+const quietClient = (spans: boolean) => (fiberId: FiberId.Runtime, refs: FiberRefs.FiberRefs): FiberRefs.FiberRefs => {
+  let next = FiberRefs.updateAs(refs, { fiberId, fiberRef: HttpClient.currentTracerPropagation, value: false })
+  next = FiberRefs.updateAs(next, {
+    fiberId,
+    fiberRef: Headers.currentRedactedNames,
+    value: redactSignature(FiberRefs.getOrDefault(refs, Headers.currentRedactedNames))
+  })
+  return spans ? next : FiberRefs.updateAs(next, { fiberId, fiberRef: HttpClient.currentTracerDisabledWhen, value: always })
+}
+const quietWithSpans = quietClient(true)
+const quietWithoutSpans = quietClient(false)
 
 /**
  * The user's client, decorated once (cached per client): no trace-context
@@ -237,6 +260,7 @@ export const exchangeIn = <A, E>(
       host: string,
       authorization: string,
       live: boolean,
+      builtIn: boolean,
       received: (response: HttpClientResponse.HttpClientResponse, bytes: Uint8Array) => Effect.Effect<B, E>
     ): Effect.Effect<B, E | NetworkError> => {
       if (direct !== undefined && (live || !finite)) {
@@ -246,9 +270,17 @@ export const exchangeIn = <A, E>(
           (response) => received(response, bufferedBody(response)!)
         )
       }
+      // on the live clock the read runs in a fiber of its own (see withTimeout): set the
+      // client's fiber refs there, once, instead of decorating the client per request
+      const own = finite && live
       const read = Effect.mapError(
         Effect.flatMap(
-          client.execute(request(host, authorization)),
+          own
+            ? Effect.zipRight(
+              Effect.updateFiberRefs(builtIn ? quietWithoutSpans : quietWithSpans),
+              userClient.execute(request(host, authorization))
+            )
+            : client.execute(request(host, authorization)),
           (response) => {
             const buffered = bufferedBody(response)
             return buffered !== undefined
@@ -267,6 +299,7 @@ export const exchangeIn = <A, E>(
         const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
         const span = fiber.currentSpan
         const live = clock === liveClock
+        const builtIn = fiber.currentTracer === builtInTracer
         const received = (response: HttpClientResponse.HttpClientResponse, bytes: Uint8Array) => {
           const headers = response.headers
           if (span !== undefined && span._tag === "Span") {
@@ -291,11 +324,11 @@ export const exchangeIn = <A, E>(
           } catch (cause) {
             return Effect.fail(signingFailed(cause))
           }
-          return io(host, authorization, live, received)
+          return io(host, authorization, live, builtIn, received)
         }
         return Effect.flatMap(
           signer.authorize("GET", canonical, ""),
-          (authorization) => io(host, authorization, live, received)
+          (authorization) => io(host, authorization, live, builtIn, received)
         )
       })
 
