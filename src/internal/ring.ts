@@ -100,7 +100,10 @@ export interface RingKey {
  */
 export const PROBE_PREFIX = "WECHATPAY/SIGNTEST/"
 
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
+// strict Base64: the alphabet, padding only at the end, a length that is a multiple of 4
+// (the same language as the grouped pattern, checked in a fraction of the time)
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/
+const isBase64 = (s: string): boolean => s.length % 4 === 0 && BASE64.test(s)
 const DIGITS = /^\d{1,12}$/
 
 /**
@@ -185,7 +188,7 @@ export const precheck = (input: VerifyInput, maxClockSkewSeconds = 300): Buffer 
       serial: input.serial
     })
   }
-  if (input.signature.startsWith(PROBE_PREFIX) || input.signature.length === 0 || !BASE64.test(input.signature)) {
+  if (input.signature.startsWith(PROBE_PREFIX) || input.signature.length === 0 || !isBase64(input.signature)) {
     return new SignatureError({
       reason: "MalformedSignature",
       description: input.signature.startsWith(PROBE_PREFIX)

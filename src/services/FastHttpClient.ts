@@ -168,6 +168,16 @@ class BufferedResponse extends Inspectable.Class implements HttpClientResponse.H
 
 const NO_TIMEOUT = { headersTimeout: 0, bodyTimeout: 0 } as const
 
+/** undici's parsed headers (lower-case keys; repeated ones as arrays) as platform `Headers`. */
+const toHeaders = (input: Record<string, string | ReadonlyArray<string> | undefined>): Headers.Headers => {
+  const record: Record<string, string> = {}
+  for (const key in input) {
+    const value = input[key]
+    if (value !== undefined) record[key] = typeof value === "string" ? value : value.join(", ")
+  }
+  return Headers.unsafeFromRecord(record)
+}
+
 /**
  * Builds the client over an undici dispatcher (an `Agent` or `Pool`).
  *
@@ -211,7 +221,7 @@ export const make = (dispatcher: Undici.Dispatcher): HttpClient.HttpClient => {
         },
         onResponseStart(_c, statusCode, responseHeaders) {
           status = statusCode
-          headers = Headers.fromInput(responseHeaders as Record<string, string | ReadonlyArray<string>>)
+          headers = toHeaders(responseHeaders)
         },
         onResponseData(_c, chunk) {
           chunks.push(chunk)
