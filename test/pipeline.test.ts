@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Tracer } from "effect"
 import * as TestClock from "effect/TestClock"
 import { BusinessCircle, Payscore, Wechatpay } from "../src/index.js"
 import type { Reply } from "./helpers/fakeWechat.js"
@@ -220,5 +220,43 @@ describe("input validation: nothing is sent for bad input", () => {
       assert.strictEqual(sub._tag === "InvalidRequestError" && sub.field, "params.sub_mchid")
       assert.strictEqual(requests.length, 1)
     }).pipe(Effect.provide(layer))
+  })
+})
+
+describe("spans", () => {
+  it.effect("with a tracer installed, each query is a span named after it, carrying path, status and Request-ID", () => {
+    const { layer } = world.fake((r) => ({
+      body: r.pathAndQuery.startsWith("/v3/businesscircle") ? { openid: OPENID, authorize_state: "AUTHORIZED" } : okBody
+    }))
+    const spans: Array<Tracer.Span> = []
+    const native = Effect.runSync(Effect.tracer)
+    const tracer = Tracer.make({
+      span: (...args) => {
+        const span = native.span(...args)
+        spans.push(span)
+        return span
+      },
+      context: native.context
+    })
+    return Effect.gen(function*() {
+      yield* Payscore.getPermissionsByOpenid(input)
+      yield* BusinessCircle.getUserAuthorization({ openid: OPENID, params: { appid: APPID } })
+      const names = spans.map((s) => s.name)
+      assert.include(names, "Payscore.getPermissionsByOpenid")
+      assert.include(names, "BusinessCircle.getUserAuthorization")
+      const span = spans.find((s) => s.name === "Payscore.getPermissionsByOpenid")!
+      assert.strictEqual(span.attributes.get("http.response.status_code"), 200)
+      assert.match(String(span.attributes.get("wechatpay.request_id")), /-TEST$/)
+      assert.strictEqual(span.attributes.get("wechatpay.path"), `/v3/payscore/permissions/openid/${OPENID}?service_id=${SERVICE_ID}&appid=${APPID}`)
+      assert.strictEqual(span.status._tag, "Ended")
+    }).pipe(Effect.provide(layer), Effect.withTracer(tracer))
+  })
+
+  it.effect("with tracing turned off, no span is made", () => {
+    const { layer } = world.fake(() => ({ body: okBody }))
+    return Effect.gen(function*() {
+      const result = yield* Payscore.getPermissionsByOpenid(input).pipe(Effect.zip(Effect.currentSpan.pipe(Effect.option)))
+      assert.strictEqual(result[1]._tag, "None")
+    }).pipe(Effect.provide(Layer.merge(layer, Layer.setTracerEnabled(false))))
   })
 })

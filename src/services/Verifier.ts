@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import { type CertificateError, InvalidKeyError } from "../errors/Errors.js"
-import * as Certificates from "../internal/certificates.js"
+import type * as Certificates from "../internal/certificates.js"
 import {
   fromKeys,
   type Options,
@@ -172,4 +172,11 @@ export type AutoCertificatesOptions = Certificates.AutoCertificatesOptions
 export const layerAutoCertificates = (
   options: AutoCertificatesOptions
 ): Layer.Layer<Verifier, CertificateError | InvalidKeyError, Signer | HttpClient.HttpClient> =>
-  Layer.scoped(Verifier, Certificates.makeAutoCertificates(options))
+  // loaded when used: most merchants verify with a public key and never pay for this module
+  Layer.scoped(
+    Verifier,
+    Effect.flatMap(
+      Effect.promise(() => import("../internal/certificates.js")),
+      (certificates) => certificates.makeAutoCertificates(options)
+    )
+  )
