@@ -69,6 +69,19 @@ describe("Aead.decryptResource (AEAD_AES_256_GCM)", () => {
     }))
 })
 
+/** What the auto-certificate verifier needs to download: a signer, the sandbox's URL, a transport. */
+const downloadDeps = (sandbox: Sandbox.Service) =>
+  Layer.mergeAll(
+    Signer.layer({
+      mchid: sandbox.credentials.mchid,
+      serialNo: sandbox.credentials.merchantSerialNo,
+      privateKey: sandbox.credentials.merchantPrivateKey!
+    }),
+    Layer.succeed(Wechatpay.BaseUrl, sandbox.baseUrl),
+    Transport,
+    NoRetry
+  )
+
 /** A sandbox, and a client whose Verifier downloads the sandbox's certificates. */
 const autoWorld = (
   sandboxOptions: Sandbox.Options = {},
@@ -76,13 +89,7 @@ const autoWorld = (
 ) =>
   Layer.unwrapEffect(Effect.map(Sandbox.Sandbox, (sandbox) => {
     const c = sandbox.credentials
-    const deps = Layer.mergeAll(
-      Signer.layer({ mchid: c.mchid, serialNo: c.merchantSerialNo, privateKey: c.merchantPrivateKey! }),
-      Layer.succeed(Wechatpay.BaseUrl, sandbox.baseUrl),
-      Transport,
-      NoRetry
-    )
-    return Layer.provideMerge(Verifier.layerAutoCertificates({ apiV3Key: c.apiV3Key, ...auto(c) }), deps)
+    return Layer.provideMerge(Verifier.layerAutoCertificates({ apiV3Key: c.apiV3Key, ...auto(c) }), downloadDeps(sandbox))
   })).pipe(Layer.provideMerge(Sandbox.layer({ seed, ...sandboxOptions })))
 
 const downloads = Effect.map(
@@ -160,15 +167,10 @@ describe("Verifier.layerAutoCertificates against the sandbox", () => {
       const sandbox = yield* Sandbox.make({ seed, ...sandboxOptions })
       yield* setup(sandbox)
       const c = sandbox.credentials
-      const deps = Layer.mergeAll(
-        Signer.layer({ mchid: c.mchid, serialNo: c.merchantSerialNo, privateKey: c.merchantPrivateKey! }),
-        Layer.succeed(Wechatpay.BaseUrl, sandbox.baseUrl),
-        Transport,
-        NoRetry
-      )
-      const exit = yield* Effect.exit(Layer.build(Verifier.layerAutoCertificates({ apiV3Key: c.apiV3Key, ...auto(c) }).pipe(Layer.provide(deps))))
+      const build = Layer.build(Verifier.layerAutoCertificates({ apiV3Key: c.apiV3Key, ...auto(c) }).pipe(Layer.provide(downloadDeps(sandbox))))
+      const exit = yield* Effect.exit(build)
       assert.isTrue(Exit.isFailure(exit))
-      return yield* Effect.flip(Layer.build(Verifier.layerAutoCertificates({ apiV3Key: c.apiV3Key, ...auto(c) }).pipe(Layer.provide(deps))))
+      return yield* Effect.flip(build)
     }).pipe(Effect.scoped)
 
   it.effect("a merchant without platform certificates is told to use the public key", () =>

@@ -6,11 +6,30 @@ import { Effect, Layer, Schema } from "effect"
 import * as crypto from "node:crypto"
 import { createServer } from "node:http"
 import { BusinessCircle, FastHttpClient, Payscore, Wechatpay } from "../src/index.js"
-import { rsaSign, verifyAuthorization } from "./helpers/keys.js"
+import { verifyAuthorization } from "./helpers/keys.js"
 import { APPID, makeWorld, MCHID, OPENID, PUB_KEY_ID, SERVICE_ID } from "./helpers/world.js"
 
 const world = makeWorld()
 const received: Array<{ url: string; headers: Readonly<Record<string, string>> }> = []
+
+/** A signed answer: WeChat Pay's headers, the signature over the body's bytes as sent. */
+const signed = (status: number, bytes: Uint8Array) => {
+  const timestamp = String(Math.floor(Date.now() / 1000))
+  const nonce = crypto.randomBytes(16).toString("hex")
+  const message = Buffer.concat([Buffer.from(`${timestamp}\n${nonce}\n`), bytes, Buffer.from("\n")])
+  return HttpServerResponse.uint8Array(bytes, {
+    status,
+    contentType: "application/json",
+    headers: {
+      "request-id": crypto.randomUUID(),
+      "wechatpay-serial": PUB_KEY_ID,
+      "wechatpay-timestamp": timestamp,
+      "wechatpay-nonce": nonce,
+      "wechatpay-signature-type": "WECHATPAY2-SHA256-RSA2048",
+      "wechatpay-signature": crypto.sign("sha256", message, world.platform.privateKey).toString("base64")
+    }
+  })
+}
 
 /** A tiny signed responder on 127.0.0.1: checks the request signature over the URL as received. */
 const app = Effect.gen(function*() {
@@ -18,23 +37,12 @@ const app = Effect.gen(function*() {
   received.push({ url: request.url, headers: request.headers })
   if (request.url.startsWith("/v3/raw/")) {
     // bodies whose bytes are not plain UTF-8 text: signed over the bytes as sent
-    const bytes = request.url === "/v3/raw/bom"
-      ? Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from("{\"ok\":true}")])
-      : Buffer.concat([Buffer.from("{\"ok\":\""), Buffer.from([0xff, 0xfe]), Buffer.from("\"}")])
-    const timestamp = String(Math.floor(Date.now() / 1000))
-    const nonce = crypto.randomBytes(16).toString("hex")
-    const signature = crypto.sign("sha256", Buffer.concat([Buffer.from(`${timestamp}\n${nonce}\n`), bytes, Buffer.from("\n")]), world.platform.privateKey).toString("base64")
-    return HttpServerResponse.uint8Array(bytes, {
-      status: 200,
-      contentType: "application/json",
-      headers: {
-        "request-id": crypto.randomUUID(),
-        "wechatpay-serial": PUB_KEY_ID,
-        "wechatpay-timestamp": timestamp,
-        "wechatpay-nonce": nonce,
-        "wechatpay-signature": signature
-      }
-    })
+    return signed(
+      200,
+      request.url === "/v3/raw/bom"
+        ? Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from("{\"ok\":true}")])
+        : Buffer.concat([Buffer.from("{\"ok\":\""), Buffer.from([0xff, 0xfe]), Buffer.from("\"}")])
+    )
   }
   const authorized = verifyAuthorization(world.merchant.publicKey, request.headers["authorization"] ?? "", request.method, request.url)
   const [status, body] = !authorized
@@ -49,21 +57,7 @@ const app = Effect.gen(function*() {
       openid: OPENID,
       authorization_code: "ab*c|d-e_f"
     }]
-  const text = JSON.stringify(body)
-  const timestamp = String(Math.floor(Date.now() / 1000))
-  const nonce = crypto.randomBytes(16).toString("hex")
-  return HttpServerResponse.text(text, {
-    status,
-    contentType: "application/json",
-    headers: {
-      "request-id": crypto.randomUUID(),
-      "wechatpay-serial": PUB_KEY_ID,
-      "wechatpay-timestamp": timestamp,
-      "wechatpay-nonce": nonce,
-      "wechatpay-signature-type": "WECHATPAY2-SHA256-RSA2048",
-      "wechatpay-signature": rsaSign(world.platform.privateKey, `${timestamp}\n${nonce}\n${text}\n`)
-    }
-  })
+  return signed(status, Buffer.from(JSON.stringify(body)))
 })
 
 const ServerLive = HttpServer.serve(app).pipe(
