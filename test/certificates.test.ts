@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either, Exit, Layer, Redacted } from "effect"
+import { Effect, Either, Exit, Layer, Redacted, Tracer } from "effect"
 import * as TestClock from "effect/TestClock"
 import * as crypto from "node:crypto"
 import { Aead, BusinessCircle, Payscore, Signer, Verifier, Wechatpay } from "../src/index.js"
@@ -215,4 +215,28 @@ describe("Verifier.layerAutoCertificates against the sandbox", () => {
       assert.strictEqual(listed[0]!.serial, sandbox.credentials.platformCertificateSerial)
       assert.strictEqual(new crypto.X509Certificate(listed[0]!.pem).serialNumber.toUpperCase().replace(/^0+/, ""), listed[0]!.serial)
     }).pipe(Effect.provide(Sandbox.layer({ seed }))))
+})
+
+describe("span attributes with auto certificates", () => {
+  it.effect("a certificate download during a lookup does not overwrite the lookup's span attributes", () => {
+    const spans: Array<Tracer.Span> = []
+    const native = Effect.runSync(Effect.tracer)
+    const tracer = Tracer.make({
+      span: (...args) => {
+        const span = native.span(...args)
+        spans.push(span)
+        return span
+      },
+      context: native.context
+    })
+    return Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      yield* sandbox.rotateCertificate({ retireOld: true })
+      yield* TestClock.adjust("61 seconds")
+      yield* queryA.pipe(Effect.withTracer(tracer))
+      assert.strictEqual(yield* downloads, 2)
+      const span = spans.find((s) => s.name === "Payscore.getPermissionsByOpenid")!
+      assert.strictEqual(span.attributes.get("wechatpay.path"), "/v3/payscore/permissions/openid/oUser1?service_id=500001&appid=wxd678efh567hg6787")
+    }).pipe(Effect.provide(autoWorld()))
+  })
 })

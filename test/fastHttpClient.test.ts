@@ -99,5 +99,7 @@ describe("FastHttpClient", () => {
       assert.strictEqual(invalid._tag === "RequestError" && invalid.reason, "InvalidUrl")
       const ftp = yield* Effect.flip(client.get("ftp://127.0.0.1/"))
       assert.strictEqual(ftp._tag === "RequestError" && ftp.reason, "InvalidUrl")
+      const port = yield* Effect.flip(client.get("http://127.0.0.1:99999/v3/x"))
+      assert.strictEqual(port._tag === "RequestError" && port.reason, "InvalidUrl")
     }).pipe(Effect.provide(FastHttpClient.layer)))
 })

@@ -239,8 +239,10 @@ describe("spans", () => {
       context: native.context
     })
     return Effect.gen(function*() {
-      yield* Payscore.getPermissionsByOpenid(input)
+      yield* Effect.withSpan(Payscore.getPermissionsByOpenid(input), "caller")
       yield* BusinessCircle.getUserAuthorization({ openid: OPENID, params: { appid: APPID } })
+      // the attributes go on the query's own span, not on the caller's
+      assert.isFalse(spans.find((s) => s.name === "caller")!.attributes.has("wechatpay.path"))
       const names = spans.map((s) => s.name)
       assert.include(names, "Payscore.getPermissionsByOpenid")
       assert.include(names, "BusinessCircle.getUserAuthorization")
@@ -250,6 +252,18 @@ describe("spans", () => {
       assert.strictEqual(span.attributes.get("wechatpay.path"), `/v3/payscore/permissions/openid/${OPENID}?service_id=${SERVICE_ID}&appid=${APPID}`)
       assert.strictEqual(span.status._tag, "Ended")
     }).pipe(Effect.provide(layer), Effect.withTracer(tracer))
+  })
+
+  it.effect("under Effect's built-in tracer (it exports nothing) no query span is made and the caller's span is left alone", () => {
+    const { layer } = world.fake(() => ({ body: okBody }))
+    return Effect.gen(function*() {
+      const caller = yield* Effect.withSpan(
+        Effect.zipRight(Payscore.getPermissionsByOpenid(input), Effect.currentSpan),
+        "caller"
+      )
+      assert.strictEqual(caller.name, "caller")
+      assert.isFalse(caller.attributes.has("wechatpay.path"))
+    }).pipe(Effect.provide(layer))
   })
 
   it.effect("with tracing turned off, no span is made", () => {

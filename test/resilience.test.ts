@@ -126,6 +126,14 @@ describe("timeouts", () => {
     }).pipe(Effect.provide(Layer.mergeAll(layer, steady, Layer.succeed(Wechatpay.RequestTimeout, "3 seconds"))))
   })
 
+  it.live("a timeout longer than a timer can hold (24.8 days) means no timeout, not an instant one", () => {
+    const { layer } = world.fake(() => ({ body: okBody }))
+    return Effect.gen(function*() {
+      const result = yield* query
+      assert.strictEqual(result.authorization_state, "AVAILABLE")
+    }).pipe(Effect.provide(Layer.merge(layer, Layer.succeed(Wechatpay.RequestTimeout, "30 days"))))
+  })
+
   it.effect("interrupting a lookup aborts the in-flight request", () => {
     const { interrupted, layer } = world.fake(() => ({ hang: true }))
     return Effect.gen(function*() {

@@ -81,6 +81,9 @@ const networkError = (canonical: string) => (error: HttpClientError.HttpClientEr
 
 const liveClock = Effect.runSync(Effect.clock)
 
+/** The longest delay `setTimeout` honours (2^31 - 1 ms); longer ones fire at once. */
+export const MAX_TIMER_MILLIS = 2 ** 31 - 1
+
 /**
  * What a transport of this library (`FastHttpClient`) offers beside
  * `execute`: a send with the timeout handled in its own callback, answering a
@@ -128,8 +131,11 @@ const withTimeout = <A, E, R, E2>(
 ): Effect.Effect<A, E | E2, R> =>
   !live
     ? Effect.timeoutFail(effect, { duration: limit, onTimeout })
-      : Effect.flatMap(Effect.fork(effect), (fiber) =>
-        Effect.async<A, E | E2>((resume) => {
+      // forked with interruption masked, so an interruption can only land in the async
+      // wait below, whose canceler interrupts the child
+      : Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(Effect.fork(restore(effect)), (fiber) =>
+          restore(Effect.async<A, E | E2>((resume) => {
           let done = false
           const timer = setTimeout(() => {
             if (done) return
@@ -151,7 +157,7 @@ const withTimeout = <A, E, R, E2>(
             fiber.removeObserver(observer)
             fiber.unsafeInterruptAsFork(fiber.id())
           })
-        }))
+        }))))
 
 /**
  * One HTTP exchange as received: status, headers, the raw body (bytes and
@@ -225,7 +231,8 @@ export const exchangeIn = <A, E>(
   context: Context.Context<Signer | HttpClient.HttpClient>,
   canonical: string,
   preferredSerial: string | undefined,
-  finish: (exchange: Exchange) => Effect.Effect<A, E>
+  finish: (exchange: Exchange) => Effect.Effect<A, E>,
+  annotate = false
 ): Effect.Effect<A, E | NetworkError | SignatureError> => {
     const signer = Context.get(context, Signer)
     const authorizeNow = syncAuthorize.get(signer)
@@ -236,8 +243,9 @@ export const exchangeIn = <A, E>(
     const hosts = base === PRIMARY_BASE_URL ? Context.get(context, FailoverHosts) : [base]
     const policy = Context.get(context, Retry)
     const limit = Duration.decode(Context.get(context, RequestTimeout))
-    const finite = Duration.isFinite(limit)
     const limitMillis = Duration.toMillis(limit)
+    // past what a timer can hold (about 24.8 days) a timeout means "never", as in Effect.timeout
+    const finite = Duration.isFinite(limit) && limitMillis <= MAX_TIMER_MILLIS
     const toNetworkError = (error: HttpClientError.HttpClientError | NetworkError) =>
       error instanceof NetworkError ? error : networkError(canonical)(error)
     const timedOut = () =>
@@ -297,7 +305,8 @@ export const exchangeIn = <A, E>(
     const attempt = (host: string): Effect.Effect<A, E | NetworkError | SignatureError> =>
       Effect.withFiberRuntime((fiber) => {
         const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
-        const span = fiber.currentSpan
+        // the caller's query span, when it asked for path, status and Request-ID on it
+        const span = annotate ? fiber.currentSpan : undefined
         const live = clock === liveClock
         const builtIn = fiber.currentTracer === builtInTracer
         const received = (response: HttpClientResponse.HttpClientResponse, bytes: Uint8Array) => {

@@ -31,9 +31,11 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { BufferedBody, DirectTransport } from "../internal/pipeline.js"
+import { BufferedBody, DirectTransport, MAX_TIMER_MILLIS } from "../internal/pipeline.js"
 
-const PLAIN_PATH = /^\/[\x21-\x7e]*$/
+const PLAIN_PATH = /^\/[\x21-\x22\x24-\x7e]*$/
+// scheme, a plain host name or IPv4 address, an optional port of at most 65535
+const PLAIN_ORIGIN = /^https?:\/\/[A-Za-z0-9.-]+(?::(?:[0-5]?\d{1,4}|6[0-4]\d{3}|65[0-4]\d{2}|655[0-2]\d|6553[0-5]))?$/
 
 /** Origin and path of a request, without a URL re-parse when the string is already plain. */
 const target = (request: HttpClientRequest.HttpClientRequest): { origin: string; path: string } | Error => {
@@ -48,7 +50,7 @@ const target = (request: HttpClientRequest.HttpClientRequest): { origin: string;
     const slash = url.indexOf("/", scheme)
     const origin = slash === -1 ? url : url.slice(0, slash)
     const path = slash === -1 ? "/" : url.slice(slash)
-    if (origin.length > scheme && !/[\s@#?]/.test(origin) && PLAIN_PATH.test(path) && !path.includes("#")) {
+    if (PLAIN_ORIGIN.test(origin) && PLAIN_PATH.test(path)) {
       return { origin, path }
     }
   }
@@ -210,7 +212,7 @@ export const make = (dispatcher: Undici.Dispatcher): HttpClient.HttpClient => {
         resume(effect)
       }
       const abort = () => controller?.abort(new Error("aborted"))
-      const timer = timeoutMillis === undefined ? undefined : setTimeout(() => {
+      const timer = timeoutMillis === undefined || timeoutMillis > MAX_TIMER_MILLIS ? undefined : setTimeout(() => {
         settle(Effect.fail(onTimeout()))
         abort()
       }, timeoutMillis)

@@ -434,18 +434,27 @@ export const verifyAndDecode = <A>(
  *    verified when signed);
  * 4. decode 2xx bodies with `decode`, map non-2xx to `BusinessError`;
  *
- * with the timeout, retries and failover of {@link exchange}.
+ * with the timeout, retries and failover of {@link exchange}. With
+ * `annotateSpan`, the current span gets `wechatpay.path`,
+ * `http.response.status_code` and `wechatpay.request_id`.
  *
  * @since 0.1.0
  * @category pipeline
  */
 export const send = <A>(
   canonical: string,
-  decode: Decoder<A>
+  decode: Decoder<A>,
+  options?: { readonly annotateSpan?: boolean | undefined }
 ): Effect.Effect<WechatpayResponse<A>, WechatpayError, Requirements> =>
   Effect.contextWithEffect((context: Context.Context<Requirements>) => {
     const verifier = Context.get(context, Verifier)
-    return exchangeIn(context, canonical, verifier.preferredSerial, (ex) => verifyAndDecode(decode, verifier, ex))
+    return exchangeIn(
+      context,
+      canonical,
+      verifier.preferredSerial,
+      (ex) => verifyAndDecode(decode, verifier, ex),
+      options?.annotateSpan === true
+    )
   })
 
 // ---------------------------------------------------------------------------
@@ -471,6 +480,7 @@ export const decoderFor = <A, I>(schema: Schema.Schema<A, I, never>): Decoder<A>
 }
 
 const SPAN = { captureStackTrace: false } as const
+const ANNOTATE = { annotateSpan: true } as const
 const builtInTracer = Effect.runSync(Effect.tracer)
 
 /**
@@ -478,11 +488,11 @@ const builtInTracer = Effect.runSync(Effect.tracer)
  * off or the tracer is Effect's built-in one, which exports nothing (install
  * a tracer, e.g. `@effect/opentelemetry`, and every query is a span).
  */
-const traced = <A, E, R>(effect: Effect.Effect<A, E, R>, name: string): Effect.Effect<A, E, R> =>
+const traced = <A, E, R>(name: string, body: (spanned: boolean) => Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.withFiberRuntime((fiber) =>
     fiber.currentTracer === builtInTracer || !fiber.getFiberRef(FiberRef.currentTracerEnabled)
-      ? effect
-      : Effect.withSpan(effect, name, SPAN)
+      ? body(false)
+      : Effect.withSpan(body(true), name, SPAN)
   )
 
 const invalidRequest = (operation: string, error: ParseResult.ParseError): InvalidRequestError => {
@@ -532,14 +542,17 @@ export const endpoint = <RA, RI, A, AI>(options: {
   // costliest part of a span).
   return (input: RI) => {
     const request = validate(input)
-    if (Either.isLeft(request)) return traced(Effect.fail(invalidRequest(name, request.left)), name)
+    if (Either.isLeft(request)) {
+      const error = invalidRequest(name, request.left)
+      return traced(name, () => Effect.fail(error))
+    }
     const url = options.url(request.right)
-    return traced(
-      hasDotSegment(url)
-        ? Effect.fail(new InvalidRequestError({ operation: name, field: "path", description: DOT_SEGMENT }))
-        : send(url, decode),
-      name
-    )
+    if (hasDotSegment(url)) {
+      const error = new InvalidRequestError({ operation: name, field: "path", description: DOT_SEGMENT })
+      return traced(name, () => Effect.fail(error))
+    }
+    // attributes go on the query's own span, never on the caller's
+    return traced(name, (spanned) => send(url, decode, spanned ? ANNOTATE : undefined))
   }
 }
 
@@ -614,7 +627,7 @@ export const get: <A, I>(
         )
       }
     }
-    return send(p + query(options.query), decoderFor(options.schema))
+    return send(p + query(options.query), decoderFor(options.schema), ANNOTATE)
   }
 )
 
