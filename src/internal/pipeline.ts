@@ -7,6 +7,7 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 import type * as FiberId from "effect/FiberId"
 import * as FiberRefs from "effect/FiberRefs"
 import type * as Exit from "effect/Exit"
@@ -232,7 +233,8 @@ export const exchangeIn = <A, E>(
   canonical: string,
   preferredSerial: string | undefined,
   finish: (exchange: Exchange) => Effect.Effect<A, E>,
-  annotate = false
+  annotate = false,
+  current?: Fiber.RuntimeFiber<unknown, unknown>
 ): Effect.Effect<A, E | NetworkError | SignatureError> => {
     const signer = Context.get(context, Signer)
     const authorizeNow = syncAuthorize.get(signer)
@@ -302,8 +304,10 @@ export const exchangeIn = <A, E>(
         received(response, bytes))
     }
 
-    const attempt = (host: string): Effect.Effect<A, E | NetworkError | SignatureError> =>
-      Effect.withFiberRuntime((fiber) => {
+    const attemptIn = (
+      fiber: Fiber.RuntimeFiber<unknown, unknown>,
+      host: string
+    ): Effect.Effect<A, E | NetworkError | SignatureError> => {
         const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
         // the caller's query span, when it asked for path, status and Request-ID on it
         const span = annotate ? fiber.currentSpan : undefined
@@ -339,11 +343,16 @@ export const exchangeIn = <A, E>(
           signer.authorize("GET", canonical, ""),
           (authorization) => io(host, authorization, live, builtIn, received)
         )
-      })
+      }
+    // the first attempt runs in the fiber at hand when the caller has it; later ones look it up
+    const attempt = (host: string, first: boolean): Effect.Effect<A, E | NetworkError | SignatureError> =>
+      first && current !== undefined
+        ? attemptIn(current, host)
+        : Effect.withFiberRuntime((fiber) => attemptIn(fiber, host))
 
-    if (policy.maxAttempts <= 1 && hosts.length === 1) return attempt(hosts[0] ?? base)
+    if (policy.maxAttempts <= 1 && hosts.length === 1) return attempt(hosts[0] ?? base, true)
     const loop = (n: number, host: number): Effect.Effect<A, E | NetworkError | SignatureError> =>
-      Effect.catchAll(attempt(hosts[host] ?? base), (error) =>
+      Effect.catchAll(attempt(hosts[host] ?? base, n === 1), (error) =>
         n < policy.maxAttempts && retryable(error)
           ? Effect.zipRight(
             backoff(policy, n),

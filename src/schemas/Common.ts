@@ -7,7 +7,7 @@
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 
-const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(?:[Zz]|[+-](\d{2}):(\d{2}))$/
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:[Zz]|([+-])(\d{2}):(\d{2}))$/
 
 const daysInMonth = (year: number, month: number): number =>
   month === 2
@@ -31,9 +31,16 @@ export const parseRfc3339 = (text: string): number | undefined => {
   const year = +m[1]!, month = +m[2]!, day = +m[3]!, hour = +m[4]!, minute = +m[5]!, second = +m[6]!
   if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return undefined
   if (hour > 23 || minute > 59 || second > 59) return undefined
-  if (m[7] !== undefined && (+m[7] > 23 || +m[8]! > 59)) return undefined
-  const millis = Date.parse(text)
-  return Number.isNaN(millis) ? undefined : millis
+  const offsetHours = m[9] === undefined ? 0 : +m[9]
+  const offsetMinutes = m[10] === undefined ? 0 : +m[10]
+  if (offsetHours > 23 || offsetMinutes > 59) return undefined
+  // milliseconds from the fraction's first three digits (further digits are below a Date's precision)
+  const millis = m[7] === undefined ? 0 : +(m[7] + "00").slice(0, 3)
+  const offset = (m[8] === "-" ? -1 : 1) * (offsetHours * 60 + offsetMinutes) * 60_000
+  const utc = new Date(0)
+  utc.setUTCFullYear(year, month - 1, day)
+  utc.setUTCHours(hour, minute, second, millis)
+  return utc.getTime() - offset
 }
 
 /**

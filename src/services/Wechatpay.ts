@@ -10,6 +10,7 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
@@ -457,6 +458,24 @@ export const send = <A>(
     )
   })
 
+/** `send` on a fiber at hand, without a span to annotate: one effect step less. */
+const sendIn = <A>(
+  fiber: Fiber.RuntimeFiber<unknown, unknown>,
+  canonical: string,
+  decode: Decoder<A>
+): Effect.Effect<WechatpayResponse<A>, WechatpayError, Requirements> => {
+  const context = fiber.currentContext as Context.Context<Requirements>
+  const verifier = Context.get(context, Verifier)
+  return exchangeIn(
+    context,
+    canonical,
+    verifier.preferredSerial,
+    (ex) => verifyAndDecode(decode, verifier, ex),
+    false,
+    fiber
+  )
+}
+
 // ---------------------------------------------------------------------------
 // Endpoints
 // ---------------------------------------------------------------------------
@@ -488,11 +507,15 @@ const builtInTracer = Effect.runSync(Effect.tracer)
  * off or the tracer is Effect's built-in one, which exports nothing (install
  * a tracer, e.g. `@effect/opentelemetry`, and every query is a span).
  */
-const traced = <A, E, R>(name: string, body: (spanned: boolean) => Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+const traced = <A, E, R>(
+  name: string,
+  body: (fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> =>
   Effect.withFiberRuntime((fiber) =>
     fiber.currentTracer === builtInTracer || !fiber.getFiberRef(FiberRef.currentTracerEnabled)
-      ? body(false)
-      : Effect.withSpan(body(true), name, SPAN)
+      // no span: the body can run on the fiber at hand
+      ? body(fiber)
+      : Effect.withSpan(body(undefined), name, SPAN)
   )
 
 const invalidRequest = (operation: string, error: ParseResult.ParseError): InvalidRequestError => {
@@ -552,7 +575,7 @@ export const endpoint = <RA, RI, A, AI>(options: {
       return traced(name, () => Effect.fail(error))
     }
     // attributes go on the query's own span, never on the caller's
-    return traced(name, (spanned) => send(url, decode, spanned ? ANNOTATE : undefined))
+    return traced(name, (fiber) => fiber === undefined ? send(url, decode, ANNOTATE) : sendIn(fiber, url, decode))
   }
 }
 
