@@ -1,9 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either, Exit, Layer, Redacted, Tracer } from "effect"
+import { Effect, Either, Exit, Layer, Redacted } from "effect"
 import * as TestClock from "effect/TestClock"
 import * as crypto from "node:crypto"
 import { Aead, BusinessCircle, Payscore, Signer, Verifier, Wechatpay } from "../src/index.js"
 import { Sandbox } from "../src/sandbox/index.js"
+import { recordingTracer } from "./helpers/tracer.js"
 import { Transport } from "./helpers/transport.js"
 import { NoRetry } from "./helpers/world.js"
 
@@ -219,16 +220,7 @@ describe("Verifier.layerAutoCertificates against the sandbox", () => {
 
 describe("span attributes with auto certificates", () => {
   it.effect("a certificate download during a lookup does not overwrite the lookup's span attributes", () => {
-    const spans: Array<Tracer.Span> = []
-    const native = Effect.runSync(Effect.tracer)
-    const tracer = Tracer.make({
-      span: (...args) => {
-        const span = native.span(...args)
-        spans.push(span)
-        return span
-      },
-      context: native.context
-    })
+    const { spans, tracer } = recordingTracer()
     return Effect.gen(function*() {
       const sandbox = yield* Sandbox.Sandbox
       yield* sandbox.rotateCertificate({ retireOld: true })

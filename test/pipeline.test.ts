@@ -1,8 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Tracer } from "effect"
+import { Effect, Layer } from "effect"
 import * as TestClock from "effect/TestClock"
 import { BusinessCircle, Payscore, Wechatpay } from "../src/index.js"
 import type { Reply } from "./helpers/fakeWechat.js"
+import { recordingTracer } from "./helpers/tracer.js"
 import { APPID, makeWorld, MCHID, OPENID, SERVICE_ID } from "./helpers/world.js"
 
 const world = makeWorld()
@@ -228,16 +229,7 @@ describe("spans", () => {
     const { layer } = world.fake((r) => ({
       body: r.pathAndQuery.startsWith("/v3/businesscircle") ? { openid: OPENID, authorize_state: "AUTHORIZED" } : okBody
     }))
-    const spans: Array<Tracer.Span> = []
-    const native = Effect.runSync(Effect.tracer)
-    const tracer = Tracer.make({
-      span: (...args) => {
-        const span = native.span(...args)
-        spans.push(span)
-        return span
-      },
-      context: native.context
-    })
+    const { spans, tracer } = recordingTracer()
     return Effect.gen(function*() {
       yield* Effect.withSpan(Payscore.getPermissionsByOpenid(input), "caller")
       yield* BusinessCircle.getUserAuthorization({ openid: OPENID, params: { appid: APPID } })

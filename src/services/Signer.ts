@@ -65,7 +65,7 @@ export interface Options {
   readonly serialNo: string
   /**
    * The merchant API private key (`apiclient_key.pem`), PEM text: PKCS#8
-   * (`BEGIN PRIVATE KEY`) or PKCS#1 (`BEGIN RSA PRIVATE KEY`).
+   * PEM or PKCS#1 ("RSA PRIVATE KEY") PEM.
    */
   readonly privateKey: Redacted.Redacted<string> | string
 }
@@ -196,7 +196,7 @@ export const make = (options: Options): Effect.Effect<Service, InvalidKeyError> 
  * const SignerLive = Signer.layer({
  *   mchid: "1900000001",
  *   serialNo: "5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
- *   privateKey: Redacted.make("-----BEGIN PRIVATE KEY-----\n...")
+ *   privateKey: Redacted.make(process.env.WECHATPAY_PRIVATE_KEY ?? "")
  * })
  * ```
  *

@@ -447,31 +447,25 @@ export const send = <A>(
   decode: Decoder<A>,
   options?: { readonly annotateSpan?: boolean | undefined }
 ): Effect.Effect<WechatpayResponse<A>, WechatpayError, Requirements> =>
-  Effect.contextWithEffect((context: Context.Context<Requirements>) => {
-    const verifier = Context.get(context, Verifier)
-    return exchangeIn(
-      context,
-      canonical,
-      verifier.preferredSerial,
-      (ex) => verifyAndDecode(decode, verifier, ex),
-      options?.annotateSpan === true
-    )
-  })
+  Effect.contextWithEffect((context: Context.Context<Requirements>) =>
+    sendIn(context, canonical, decode, options?.annotateSpan === true, undefined)
+  )
 
-/** `send` on a fiber at hand, without a span to annotate: one effect step less. */
+/** `send` with the context (and, when there is no span to annotate, the fiber) at hand. */
 const sendIn = <A>(
-  fiber: Fiber.RuntimeFiber<unknown, unknown>,
+  context: Context.Context<Requirements>,
   canonical: string,
-  decode: Decoder<A>
-): Effect.Effect<WechatpayResponse<A>, WechatpayError, Requirements> => {
-  const context = fiber.currentContext as Context.Context<Requirements>
+  decode: Decoder<A>,
+  annotate: boolean,
+  fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
+): Effect.Effect<WechatpayResponse<A>, WechatpayError> => {
   const verifier = Context.get(context, Verifier)
   return exchangeIn(
     context,
     canonical,
     verifier.preferredSerial,
     (ex) => verifyAndDecode(decode, verifier, ex),
-    false,
+    annotate,
     fiber
   )
 }
@@ -575,7 +569,10 @@ export const endpoint = <RA, RI, A, AI>(options: {
       return traced(name, () => Effect.fail(error))
     }
     // attributes go on the query's own span, never on the caller's
-    return traced(name, (fiber) => fiber === undefined ? send(url, decode, ANNOTATE) : sendIn(fiber, url, decode))
+    return traced(name, (fiber) =>
+      fiber === undefined
+        ? send(url, decode, ANNOTATE)
+        : sendIn(fiber.currentContext as Context.Context<Requirements>, url, decode, false, fiber))
   }
 }
 
