@@ -1,5 +1,5 @@
 import * as crypto from "node:crypto"
-import { InvalidKeyError } from "../errors/Errors.js"
+import { InvalidKeyError, SignatureError } from "../errors/Errors.js"
 
 /** @internal */
 export type KeyObject = crypto.KeyObject
@@ -46,6 +46,18 @@ export const safeCause = (cause: unknown): Error => {
   error.name = cause instanceof Error ? cause.name : "Error"
   return error
 }
+
+/**
+ * The error for a signing step that failed, keeping only a safe cause.
+ *
+ * @internal
+ */
+export const signingFailed = (cause: unknown): SignatureError =>
+  new SignatureError({
+    reason: "SigningFailed",
+    description: "RSA-SHA256 signing with the merchant private key failed",
+    cause: safeCause(cause)
+  })
 
 /**
  * PEM text pasted into a single-line variable (`.env` files, CI secrets)

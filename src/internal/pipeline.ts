@@ -12,7 +12,7 @@ import type * as FiberId from "effect/FiberId"
 import * as FiberRefs from "effect/FiberRefs"
 import type * as Exit from "effect/Exit"
 import { BusinessError, NetworkError, SignatureError } from "../errors/Errors.js"
-import { safeCause } from "./crypto.js"
+import { signingFailed } from "./crypto.js"
 import { syncAuthorize } from "./fastPaths.js"
 import { Signer } from "../services/Signer.js"
 import { BaseUrl, FailoverHosts, PRIMARY_BASE_URL, RequestTimeout, Retry, type RetryPolicy } from "./references.js"
@@ -110,13 +110,6 @@ const directTransportOf = (client: HttpClient.HttpClient): DirectTransportFn | u
 
 const bufferedBody = (response: HttpClientResponse.HttpClientResponse): Uint8Array | undefined =>
   (response as unknown as { [BufferedBody]?: Uint8Array })[BufferedBody]
-
-const signingFailed = (cause: unknown) =>
-  new SignatureError({
-    reason: "SigningFailed",
-    description: "RSA-SHA256 signing with the merchant private key failed",
-    cause: safeCause(cause)
-  })
 
 /**
  * `Effect.timeoutFail`, cheaper on the live clock: one forked fiber and a

@@ -135,13 +135,6 @@ export const makeWith = (options: {
   }
 }
 
-const signingFailed = (cause: unknown) =>
-  new SignatureError({
-    reason: "SigningFailed",
-    description: "RSA-SHA256 signing with the merchant private key failed",
-    cause: Crypto.safeCause(cause)
-  })
-
 /**
  * Builds a `Signer` from the merchant private key. The PEM is parsed once,
  * here; an unreadable key fails with an `InvalidKeyError` that names the
@@ -178,7 +171,7 @@ export const make = (options: Options): Effect.Effect<Service, InvalidKeyError> 
     const service = makeWith({
       mchid: options.mchid,
       serialNo: options.serialNo,
-      sign: (message) => Effect.try({ try: () => Crypto.sign(key, message), catch: signingFailed })
+      sign: (message) => Effect.try({ try: () => Crypto.sign(key, message), catch: Crypto.signingFailed })
     })
     // the pipeline signs synchronously with this exact service (not with a copy or wrapper)
     syncAuthorize.set(service, unsafeAuthorize)
