@@ -8,6 +8,9 @@ import { checkResult, firstMessage, guardChild, MCHID, MERCHANT_SERIAL, quantile
 
 const guard = guardChild("client")
 
+// BENCH_V8_FLAGS="--no-allocation-site-pretenuring": V8 experiments (set before the library loads)
+if (process.env.BENCH_V8_FLAGS) (await import("node:v8")).setFlagsFromString(process.env.BENCH_V8_FLAGS)
+
 const opts = await firstMessage()
 
 // ---------------------------------------------------------------------------
@@ -51,6 +54,53 @@ const makeFloor = async () => {
     return JSON.parse(text)
   }
   return { call, close: () => pool.close() }
+}
+
+// ---------------------------------------------------------------------------
+// minimal-undici: PERFORMANCE.md's "minimal" Effect client, the least an Effect
+// client over HttpClient + NodeHttpClient.layerUndici does: the floor's sign, verify and
+// JSON.parse in one Effect.gen around HttpClient.execute, one runPromise per lookup.
+// No input validation, schema, retry, timeout, typed errors or spans: a reference point.
+// ---------------------------------------------------------------------------
+
+const makeMinimal = async () => {
+  const [Effect, HttpClient, NodeHttpClient, ManagedRuntime] = await Promise.all([
+    import("effect/Effect"),
+    import("@effect/platform/HttpClient"),
+    import("@effect/platform-node/NodeHttpClient"),
+    import("effect/ManagedRuntime")
+  ])
+  const privateKey = crypto.createPrivateKey(opts.merchantKey)
+  const publicKey = crypto.createPublicKey(opts.platformPublicKey)
+  const runtime = ManagedRuntime.make(NodeHttpClient.layerUndici)
+  await runtime.runtime()
+  const lookup = (path) =>
+    Effect.gen(function*() {
+      const client = yield* HttpClient.HttpClient
+      const timestamp = String(Math.floor(Date.now() / 1000))
+      const nonce = crypto.randomBytes(16).toString("hex")
+      const signature = crypto.sign("sha256", Buffer.from(`GET\n${path}\n${timestamp}\n${nonce}\n\n`), privateKey)
+        .toString("base64")
+      const response = yield* client.get(opts.baseUrl + path, {
+        headers: {
+          accept: "application/json",
+          "user-agent": USER_AGENT,
+          authorization:
+            `${SCHEME} mchid="${MCHID}",nonce_str="${nonce}",signature="${signature}",timestamp="${timestamp}",serial_no="${MERCHANT_SERIAL}"`,
+          "wechatpay-serial": opts.pubKeyId
+        }
+      })
+      const text = yield* response.text
+      const headers = response.headers
+      const ts = headers["wechatpay-timestamp"], rn = headers["wechatpay-nonce"], sig = headers["wechatpay-signature"]
+      if (ts === undefined || rn === undefined || sig === undefined) return yield* Effect.die(new Error("unsigned"))
+      if (!crypto.verify("sha256", Buffer.from(`${ts}\n${rn}\n${text}\n`), publicKey, Buffer.from(sig, "base64"))) {
+        return yield* Effect.die(new Error("bad signature"))
+      }
+      return JSON.parse(text)
+    })
+  const call = (i) => runtime.runPromise(lookup(requestFor(i).path))
+  return { call, close: () => runtime.dispose(), transport: "HttpClient + NodeHttpClient.layerUndici, minimal" }
 }
 
 // ---------------------------------------------------------------------------
@@ -152,6 +202,19 @@ const startProfiler = async () => {
   session.connect()
   const post = (method, params) =>
     new Promise((resolve, reject) => session.post(method, params, (err, r) => (err ? reject(err) : resolve(r))))
+  if (opts.heap !== undefined) {
+    // allocation sampling: with minor-GC garbage ("all") or only what outlived a scavenge ("promoted")
+    await post("HeapProfiler.startSampling", {
+      samplingInterval: 512,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: opts.heap === "all"
+    })
+    return async (file) => {
+      const { profile } = await post("HeapProfiler.stopSampling")
+      fs.writeFileSync(file, JSON.stringify(profile))
+      session.disconnect()
+    }
+  }
   await post("Profiler.enable")
   await post("Profiler.setSamplingInterval", { interval: 100 })
   await post("Profiler.start")
@@ -170,6 +233,22 @@ const sampler = setInterval(() => {
   if (rss > peakRss) peakRss = rss
 }, 50)
 
+/** CPU ticks per thread name (Linux /proc; {} elsewhere): where the non-main-thread CPU goes. */
+const threadTicks = () => {
+  const out = {}
+  try {
+    for (const tid of fs.readdirSync("/proc/self/task")) {
+      const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, "utf8")
+      const close = stat.lastIndexOf(")")
+      const comm = stat.slice(stat.indexOf("(") + 1, close).replace(/[0-9]+$/, "").trim()
+      const name = Number(tid) === process.pid ? "main" : process.env.BENCH_PER_THREAD ? `${comm}#${tid}` : comm === "node" ? "helpers" : comm
+      const fields = stat.slice(close + 2).split(" ")
+      out[name] = (out[name] ?? 0) + Number(fields[11]) + Number(fields[12])
+    }
+  } catch {}
+  return out
+}
+
 /** Heap in use after a full GC (needs --expose-gc, which run.mjs passes), in MB. */
 const heapAfterGc = () => {
   if (typeof globalThis.gc !== "function") return NaN
@@ -179,7 +258,11 @@ const heapAfterGc = () => {
 
 const main = async () => {
   const t0 = performance.now()
-  const client = opts.config === "floor" ? await makeFloor() : await makeEffect(opts.config)
+  const client = opts.config === "floor"
+    ? await makeFloor()
+    : opts.config === "minimal-undici"
+    ? await makeMinimal()
+    : await makeEffect(opts.config)
   if (client === undefined) {
     clearInterval(sampler)
     await send({ skipped: "no fast transport yet (neither FastHttpClient.layer in dist/index.js nor dist/internal/fastHttpClient.js)" })
@@ -191,11 +274,17 @@ const main = async () => {
 
   const lat = new Float64Array(opts.n)
   const stopProfiler = opts.profile ? await startProfiler() : undefined
+  const ticks0 = threadTicks()
   const cpu0 = process.cpuUsage()
   const w0 = performance.now()
   await phase(client, opts.warmup, opts.n, opts.concurrency, lat)
   const wallMs = performance.now() - w0
   const cpu = process.cpuUsage(cpu0)
+  const ticks1 = threadTicks()
+  // µs per request by thread name (clock ticks are 10 ms on Linux: coarse, but fine over N requests)
+  const threads = Object.fromEntries(
+    Object.entries(ticks1).map(([name, t]) => [name, ((t - (ticks0[name] ?? 0)) * 10_000) / opts.n])
+  )
   if (stopProfiler) await stopProfiler(opts.profile)
   clearInterval(sampler)
   peakRss = Math.max(peakRss, process.memoryUsage().rss)
@@ -217,7 +306,8 @@ const main = async () => {
       cpuMsPerReq: (cpu.user + cpu.system) / 1000 / opts.n,
       peakRssMB: peakRss / 2 ** 20,
       heapStartMB: heapStart,
-      heapGrowthMB: heapEnd - heapStart
+      heapGrowthMB: heapEnd - heapStart,
+      threads
     }
   })
 }

@@ -9,6 +9,8 @@ export const SCHEME = "WECHATPAY2-SHA256-RSA2048"
 export const USER_AGENT = "effect-wechatpay-bench (floor)"
 
 export const CONFIGS = ["floor", "effect-undici", "effect-fast"]
+/** Reference points run only when named with --only (see README): what the design allows. */
+export const REFERENCE_CONFIGS = ["minimal-undici"]
 
 // A handful of users so the server caches a few dozen bodies, not one.
 const USERS = Array.from({ length: 8 }, (_, i) => ({

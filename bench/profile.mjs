@@ -7,7 +7,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { parseArgs } from "node:util"
-import { CONFIGS } from "./common.mjs"
+import { CONFIGS as MAIN_CONFIGS, REFERENCE_CONFIGS } from "./common.mjs"
 import { generateKeys, runChild, startServer } from "./harness.mjs"
 
 process.on("unhandledRejection", (e) => {
@@ -25,6 +25,7 @@ const { values: args } = parseArgs({
     out: { type: "string", default: path.join(os.tmpdir(), "bench-profiles") }
   }
 })
+const CONFIGS = [...MAIN_CONFIGS, ...REFERENCE_CONFIGS]
 if (!CONFIGS.includes(args.config)) {
   console.error(`unknown configuration ${args.config}; known: ${CONFIGS.join(", ")}`)
   process.exit(2)

@@ -7,7 +7,7 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import { parseArgs } from "node:util"
-import { CONFIGS, median } from "./common.mjs"
+import { CONFIGS, median, REFERENCE_CONFIGS } from "./common.mjs"
 import { generateKeys, runChild, startServer } from "./harness.mjs"
 
 process.on("unhandledRejection", (e) => {
@@ -48,8 +48,8 @@ const importRuns = positiveInt("import-runs", args["import-runs"])
 const concurrencies = args.concurrency.split(",").map((c) => positiveInt("concurrency", c.trim()))
 const configs = args.only.split(",").map((c) => c.trim()).filter((c) => c !== "")
 for (const c of configs) {
-  if (!CONFIGS.includes(c)) {
-    console.error(`unknown configuration ${c}; known: ${CONFIGS.join(", ")}`)
+  if (!CONFIGS.includes(c) && !REFERENCE_CONFIGS.includes(c)) {
+    console.error(`unknown configuration ${c}; known: ${[...CONFIGS, ...REFERENCE_CONFIGS].join(", ")}`)
     process.exit(2)
   }
 }
@@ -113,7 +113,10 @@ try {
         console.error(
           `${label}: ${fmt(r.rps, 0)} req/s, p50 ${fmt(r.p50)} ms, p99 ${fmt(r.p99)} ms, ` +
             `CPU ${fmt(r.cpuMsPerReq, 3)} ms/req, peak RSS ${fmt(r.peakRssMB, 0)} MB, ` +
-            `heap ${fmt(r.heapStartMB, 1)} MB ${r.heapGrowthMB >= 0 ? "+" : ""}${fmt(r.heapGrowthMB, 1)} MB, setup ${fmt(r.setupMs, 0)} ms`
+            `heap ${fmt(r.heapStartMB, 1)} MB ${r.heapGrowthMB >= 0 ? "+" : ""}${fmt(r.heapGrowthMB, 1)} MB, setup ${fmt(r.setupMs, 0)} ms` +
+            (r.threads === undefined || Object.keys(r.threads).length === 0
+              ? ""
+              : `; µs/req by thread: ${Object.entries(r.threads).filter(([, us]) => us > 0).map(([name, us]) => `${name} ${fmt(us, 0)}`).join(", ")}`)
         )
       }
     }

@@ -43,11 +43,16 @@ export const parseRfc3339 = (text: string): number | undefined => {
   return utc.getTime() - offset
 }
 
+/** 0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z: the range of a four-digit year. */
+const MIN_RFC3339 = -62_167_219_200_000
+const MAX_RFC3339 = 253_402_300_799_999
+
 /**
  * An RFC 3339 date-time string decoded to a `Date`. Accepts a `Z` or a
  * numeric offset, with or without fractional seconds; rejects anything else
  * (unlike `Schema.DateFromString`, which accepts any text `Date` can parse).
- * Encodes back to UTC ISO 8601.
+ * Encodes back to UTC ISO 8601; a date outside years 0000–9999 does not
+ * encode (it has no RFC 3339 form).
  *
  * @example
  * ```ts
@@ -72,12 +77,20 @@ export const DateTimeRfc3339: Schema.Schema<Date, string> = Schema.transformOrFa
         ? ParseResult.fail(new ParseResult.Type(ast, text, "Expected an RFC 3339 date-time"))
         : ParseResult.succeed(new Date(millis))
     },
-    encode: (date, _, ast) =>
-      Number.isNaN(date.getTime())
+    encode: (date, _, ast) => {
+      const time = date.getTime()
+      return Number.isNaN(time)
         ? ParseResult.fail(new ParseResult.Type(ast, date, "Invalid Date"))
+        : time < MIN_RFC3339 || time > MAX_RFC3339
+        // toISOString would write an expanded year (+010000-…), which is not RFC 3339
+        ? ParseResult.fail(new ParseResult.Type(ast, date, "Expected a year from 0000 to 9999"))
         : ParseResult.succeed(date.toISOString())
+    }
   }
-).annotations({ identifier: "DateTimeRfc3339" })
+).annotations({
+  identifier: "DateTimeRfc3339",
+  arbitrary: () => (fc) => fc.date({ min: new Date(MIN_RFC3339), max: new Date(MAX_RFC3339), noInvalidDate: true })
+})
 
 const identifier = (options: {
   readonly identifier: string

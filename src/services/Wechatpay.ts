@@ -22,6 +22,7 @@ import {
   SignatureError,
   type WechatpayError
 } from "../errors/Errors.js"
+import { decodeUnknownEither } from "../internal/fastDecode.js"
 import { syncVerify } from "../internal/fastPaths.js"
 import { exchange, type Exchange, exchangeIn } from "../internal/pipeline.js"
 import type { Signer } from "./Signer.js"
@@ -486,7 +487,7 @@ const decoders = new WeakMap<Schema.Schema.Any, Decoder<any>>()
 export const decoderFor = <A, I>(schema: Schema.Schema<A, I, never>): Decoder<A> => {
   let decoder = decoders.get(schema)
   if (decoder === undefined) {
-    decoder = Schema.decodeUnknownEither(schema)
+    decoder = decodeUnknownEither(schema)
     decoders.set(schema, decoder)
   }
   return decoder
@@ -551,7 +552,7 @@ export const endpoint = <RA, RI, A, AI>(options: {
   readonly url: (request: RA) => string
   readonly response: Schema.Schema<A, AI, never>
 }): (input: RI) => Effect.Effect<WechatpayResponse<A>, WechatpayError, Requirements> => {
-  const validate = Schema.decodeUnknownEither(options.request)
+  const validate = decodeUnknownEither(options.request)
   const decode = decoderFor(options.response)
   const name = options.name
   // Like `Effect.fn(name)`: a span named `name` around each call, but without

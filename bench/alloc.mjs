@@ -1,0 +1,73 @@
+// Allocation profile of one client configuration over the measured phase: V8's sampling
+// heap profiler (512-byte interval), bytes per request by allocating function.
+//   node bench/alloc.mjs [--config effect-fast] [--concurrency 1] [--kind all|promoted] [--top 30]
+// "all" counts every sampled allocation; "promoted" only objects that outlived a scavenge
+// (collected by a major GC or still alive), which is what grows the old generation.
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { parseArgs } from "node:util"
+import { CONFIGS } from "./common.mjs"
+import { generateKeys, runChild, startServer } from "./harness.mjs"
+
+const { values: args } = parseArgs({
+  options: {
+    config: { type: "string", default: "effect-fast" },
+    concurrency: { type: "string", default: "1" },
+    n: { type: "string", default: "3000" },
+    warmup: { type: "string", default: "500" },
+    kind: { type: "string", default: "all" },
+    top: { type: "string", default: "30" },
+    out: { type: "string", default: path.join(os.tmpdir(), "bench-profiles") }
+  }
+})
+if (!CONFIGS.includes(args.config) || !["all", "promoted"].includes(args.kind)) {
+  console.error(`usage: --config ${CONFIGS.join("|")} --kind all|promoted`)
+  process.exit(2)
+}
+const n = Number(args.n)
+fs.mkdirSync(args.out, { recursive: true })
+const file = path.join(args.out, `${args.config}-c${args.concurrency}-${args.kind}-${Date.now()}.heapprofile`)
+const keys = generateKeys()
+const server = await startServer(keys)
+let run
+try {
+  run = await runChild("./client.mjs", {
+    config: args.config,
+    baseUrl: server.baseUrl,
+    n,
+    warmup: Number(args.warmup),
+    concurrency: Number(args.concurrency),
+    ...keys,
+    profile: file,
+    heap: args.kind
+  })
+} finally {
+  await server.stop()
+}
+if (run.failure !== undefined) {
+  console.error(`client failed: ${run.failure}`)
+  process.exit(1)
+}
+const { head } = JSON.parse(fs.readFileSync(file, "utf8"))
+const short = (url) => {
+  const nm = url.lastIndexOf("/node_modules/")
+  if (nm !== -1) return url.slice(nm + 14).replace(/\/dist\/(esm|cjs)\//, "/")
+  const d = url.indexOf("/dist/")
+  return d !== -1 ? url.slice(d + 1) : url.replace(/^file:\/\/.*\/bench\//, "bench/")
+}
+const byFunction = new Map()
+let total = 0
+const walk = (node) => {
+  const { functionName, url, lineNumber } = node.callFrame
+  const key = `${functionName || "(anonymous)"}  ${short(url)}:${lineNumber + 1}`
+  byFunction.set(key, (byFunction.get(key) ?? 0) + node.selfSize)
+  total += node.selfSize
+  for (const child of node.children) walk(child)
+}
+walk(head)
+console.log(`## Allocations (${args.kind}): ${args.config}, C=${args.concurrency}, N=${n}\n`)
+console.log(`${(total / n / 1024).toFixed(1)} KB/req sampled. Profile: ${file}\n\n| function | bytes/req | share |\n|---|---:|---:|`)
+for (const [k, bytes] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, Number(args.top))) {
+  console.log(`| ${k} | ${(bytes / n).toFixed(0)} | ${((100 * bytes) / total).toFixed(1)} % |`)
+}
