@@ -7,7 +7,8 @@ const realTransport = [
   "test/certificates.test.ts",
   "test/faults.test.ts",
   "test/hygiene.test.ts",
-  "test/load.test.ts"
+  "test/load.test.ts",
+  "test/liveTimeout.test.ts"
 ]
 
 export default defineConfig({

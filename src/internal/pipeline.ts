@@ -9,7 +9,10 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import type * as FiberId from "effect/FiberId"
+import * as FiberRef from "effect/FiberRef"
 import * as FiberRefs from "effect/FiberRefs"
+import * as Runtime from "effect/Runtime"
+import * as RuntimeFlags from "effect/RuntimeFlags"
 import type * as Exit from "effect/Exit"
 import { BusinessError, NetworkError, SignatureError } from "../errors/Errors.js"
 import { signingFailed } from "./crypto.js"
@@ -32,7 +35,7 @@ const always = () => true
  * redacted, and no `http.client` span when the tracer is Effect's built-in
  * one (it exports nothing).
  */
-const quietClient = (spans: boolean) => (fiberId: FiberId.Runtime, refs: FiberRefs.FiberRefs): FiberRefs.FiberRefs => {
+const quietClient = (spans: boolean) => (refs: FiberRefs.FiberRefs, fiberId: FiberId.Runtime): FiberRefs.FiberRefs => {
   let next = FiberRefs.updateAs(refs, { fiberId, fiberRef: HttpClient.currentTracerPropagation, value: false })
   next = FiberRefs.updateAs(next, {
     fiberId,
@@ -112,46 +115,60 @@ const bufferedBody = (response: HttpClientResponse.HttpClientResponse): Uint8Arr
   (response as unknown as { [BufferedBody]?: Uint8Array })[BufferedBody]
 
 /**
- * `Effect.timeoutFail`, cheaper on the live clock: one forked fiber and a
- * `setTimeout` instead of two racing fibers (measured: about a quarter of a
- * millisecond of CPU and 30 MB of peak RSS less per lookup in `bench/`). Any
- * other clock (a `TestClock`) takes `Effect.timeoutFail`, so tests control time.
+ * `Effect.timeoutFail` on the live clock, cheaper: the effect runs in a root
+ * fiber started at once on the caller's runtime (no scheduler hop, no message
+ * to the parent fiber), with `updateRefs` applied to its fiber refs as it is
+ * made, raced against one `setTimeout` (measured in `bench/`: a quarter of a
+ * millisecond of CPU and 30 MB of peak RSS less per lookup than
+ * `Effect.timeoutFail`'s two racing fibers). Interrupting the caller, or the
+ * timer firing, interrupts that fiber, whose transport aborts the request.
+ * Any other clock (a `TestClock`) takes `Effect.timeoutFail`, so tests
+ * control time.
  */
-const withTimeout = <A, E, R, E2>(
-  effect: Effect.Effect<A, E, R>,
-  limit: Duration.Duration,
+const raceTimer = <A, E, E2>(
+  parent: Fiber.RuntimeFiber<unknown, unknown>,
+  effect: Effect.Effect<A, E>,
+  millis: number,
   onTimeout: () => E2,
-  live: boolean
-): Effect.Effect<A, E | E2, R> =>
-  !live
-    ? Effect.timeoutFail(effect, { duration: limit, onTimeout })
-      // forked with interruption masked, so an interruption can only land in the async
-      // wait below, whose canceler interrupts the child
-      : Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(Effect.fork(restore(effect)), (fiber) =>
-          restore(Effect.async<A, E | E2>((resume) => {
-          let done = false
-          const timer = setTimeout(() => {
-            if (done) return
-            done = true
-            fiber.removeObserver(observer)
-            fiber.unsafeInterruptAsFork(fiber.id())
-            resume(Effect.fail(onTimeout()))
-          }, Duration.toMillis(limit))
-          const observer = (exit: Exit.Exit<A, E>) => {
-            if (done) return
-            done = true
-            clearTimeout(timer)
-            resume(exit)
-          }
-          fiber.addObserver(observer)
-          return Effect.sync(() => {
-            done = true
-            clearTimeout(timer)
-            fiber.removeObserver(observer)
-            fiber.unsafeInterruptAsFork(fiber.id())
-          })
-        }))))
+  updateRefs: (refs: FiberRefs.FiberRefs, fiberId: FiberId.Runtime) => FiberRefs.FiberRefs
+): Effect.Effect<A, E | E2> =>
+  Effect.async<A, E | E2>((resume) => {
+    const fiberRefs = parent.getFiberRefs()
+    const runtime = Runtime.make({
+      context: parent.currentContext,
+      // interruptible whatever region the caller is in: the timer and the caller must reach it
+      runtimeFlags: RuntimeFlags.enable(
+        FiberRefs.getOrDefault(fiberRefs, FiberRef.currentRuntimeFlags),
+        RuntimeFlags.Interruption
+      ),
+      fiberRefs
+    })
+    let done = false
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const observer = (exit: Exit.Exit<A, E>) => {
+      if (done) return
+      done = true
+      if (timer !== undefined) clearTimeout(timer)
+      resume(exit)
+    }
+    const fiber = Runtime.runFork(runtime)(effect, { updateRefs })
+    timer = setTimeout(() => {
+      if (done) return
+      done = true
+      fiber.removeObserver(observer)
+      fiber.unsafeInterruptAsFork(fiber.id())
+      resume(Effect.fail(onTimeout()))
+    }, millis)
+    // called at once when the fiber already finished (it starts synchronously)
+    fiber.addObserver(observer)
+    return Effect.sync(() => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      fiber.removeObserver(observer)
+      fiber.unsafeInterruptAsFork(fiber.id())
+    })
+  })
 
 /**
  * One HTTP exchange as received: status, headers, the raw body (bytes and
@@ -260,10 +277,10 @@ export const exchangeIn = <A, E>(
 
     /** Send and read the whole body within the timeout, as cheaply as the transport allows. */
     const io = <B>(
+      fiber: Fiber.RuntimeFiber<unknown, unknown>,
       host: string,
       authorization: string,
       live: boolean,
-      builtIn: boolean,
       received: (response: HttpClientResponse.HttpClientResponse, bytes: Uint8Array) => Effect.Effect<B, E>
     ): Effect.Effect<B, E | NetworkError> => {
       if (direct !== undefined && (live || !finite)) {
@@ -273,17 +290,12 @@ export const exchangeIn = <A, E>(
           (response) => received(response, bufferedBody(response)!)
         )
       }
-      // on the live clock the read runs in a fiber of its own (see withTimeout): set the
-      // client's fiber refs there, once, instead of decorating the client per request
+      // on the live clock the read runs in a fiber of its own (see raceTimer), made with the
+      // client's fiber refs already set, instead of decorating the client per request
       const own = finite && live
       const read = Effect.mapError(
         Effect.flatMap(
-          own
-            ? Effect.zipRight(
-              Effect.updateFiberRefs(builtIn ? quietWithoutSpans : quietWithSpans),
-              userClient.execute(request(host, authorization))
-            )
-            : client.execute(request(host, authorization)),
+          (own ? userClient : client).execute(request(host, authorization)),
           (response) => {
             const buffered = bufferedBody(response)
             return buffered !== undefined
@@ -293,8 +305,12 @@ export const exchangeIn = <A, E>(
         ),
         toNetworkError
       )
-      return Effect.flatMap(finite ? withTimeout(read, limit, timedOut, live) : read, ([response, bytes]) =>
-        received(response, bytes))
+      const timed = own
+        ? raceTimer(fiber, read, limitMillis, timedOut, fiber.currentTracer === builtInTracer ? quietWithoutSpans : quietWithSpans)
+        : finite
+        ? Effect.timeoutFail(read, { duration: limit, onTimeout: timedOut })
+        : read
+      return Effect.flatMap(timed, ([response, bytes]) => received(response, bytes))
     }
 
     const attemptIn = (
@@ -305,7 +321,6 @@ export const exchangeIn = <A, E>(
         // the caller's query span, when it asked for path, status and Request-ID on it
         const span = annotate ? fiber.currentSpan : undefined
         const live = clock === liveClock
-        const builtIn = fiber.currentTracer === builtInTracer
         const received = (response: HttpClientResponse.HttpClientResponse, bytes: Uint8Array) => {
           const headers = response.headers
           if (span !== undefined && span._tag === "Span") {
@@ -330,11 +345,11 @@ export const exchangeIn = <A, E>(
           } catch (cause) {
             return Effect.fail(signingFailed(cause))
           }
-          return io(host, authorization, live, builtIn, received)
+          return io(fiber, host, authorization, live, received)
         }
         return Effect.flatMap(
           signer.authorize("GET", canonical, ""),
-          (authorization) => io(host, authorization, live, builtIn, received)
+          (authorization) => io(fiber, host, authorization, live, received)
         )
       }
     // the first attempt runs in the fiber at hand when the caller has it; later ones look it up

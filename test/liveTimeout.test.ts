@@ -1,0 +1,100 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Duration, Effect, Fiber, Layer } from "effect"
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
+import type { AddressInfo } from "node:net"
+import { Payscore, Wechatpay } from "../src/index.js"
+import { Transport, transportName } from "./helpers/transport.js"
+import { APPID, makeWorld, NoRetry, OPENID, SERVICE_ID } from "./helpers/world.js"
+
+const world = makeWorld()
+const query = Payscore.getPermissionsByOpenid({ openid: OPENID, params: { service_id: SERVICE_ID, appid: APPID } })
+
+interface Stats {
+  hits: number
+  /** Requests whose connection closed before an answer: the client aborted them. */
+  aborted: number
+}
+
+/** A loopback server that takes every request and never answers (a hung WeChat Pay). */
+const withHangingServer = <A, E, R>(use: (stats: Stats) => Effect.Effect<A, E, R>) =>
+  Effect.acquireUseRelease(
+    Effect.async<{ server: ReturnType<typeof createServer>; url: string; stats: Stats }>((resume) => {
+      const stats: Stats = { hits: 0, aborted: 0 }
+      const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+        stats.hits++
+        res.on("close", () => {
+          if (!res.writableEnded) stats.aborted++
+        })
+      })
+      server.listen(0, "127.0.0.1", () => {
+        const { port } = server.address() as AddressInfo
+        resume(Effect.succeed({ server, url: `http://127.0.0.1:${port}`, stats }))
+      })
+    }),
+    ({ stats, url }) =>
+      use(stats).pipe(
+        Effect.provide(Layer.mergeAll(world.SignerLive, world.VerifierLive, Transport, NoRetry, Layer.succeed(Wechatpay.BaseUrl, url)))
+      ),
+    ({ server }) =>
+      Effect.async<void>((resume) => {
+        server.closeAllConnections()
+        server.close(() => resume(Effect.void))
+      })
+  )
+
+/** Polls `check` until it holds (at most 2 s): the server sees a close a moment after the client aborts. */
+const eventually = (check: () => boolean) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 200 && !check(); i++) yield* Effect.sleep("10 millis")
+    return check()
+  })
+
+describe(`timeouts and interruption on the live clock, over real HTTP (${transportName})`, () => {
+  it.live("a request that gets no answer within RequestTimeout is a NetworkError(Timeout), and is aborted", () =>
+    withHangingServer((stats) =>
+      Effect.gen(function*() {
+        const started = Date.now()
+        const error = yield* Effect.flip(query.pipe(Effect.provideService(Wechatpay.RequestTimeout, "200 millis")))
+        const elapsed = Date.now() - started
+        assert.strictEqual(error._tag === "NetworkError" && error.reason, "Timeout")
+        assert.isAtLeast(elapsed, 190)
+        assert.isBelow(elapsed, 2000)
+        assert.strictEqual(stats.hits, 1)
+        assert.isTrue(yield* eventually(() => stats.aborted === 1), "the server saw the request aborted")
+      })
+    ))
+
+  it.live("interrupting a lookup aborts its in-flight request", () =>
+    withHangingServer((stats) =>
+      Effect.gen(function*() {
+        const fiber = yield* Effect.fork(query)
+        assert.isTrue(yield* eventually(() => stats.hits === 1))
+        yield* Fiber.interrupt(fiber)
+        assert.isTrue(yield* eventually(() => stats.aborted === 1), "the server saw the request aborted")
+      })
+    ))
+
+  it.live("the timeout holds for a lookup run in an uninterruptible region", () =>
+    withHangingServer((stats) =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(
+          Effect.uninterruptible(query).pipe(Effect.provideService(Wechatpay.RequestTimeout, Duration.millis(200)))
+        )
+        assert.strictEqual(error._tag === "NetworkError" && error.reason, "Timeout")
+        assert.isTrue(yield* eventually(() => stats.aborted === 1), "the server saw the request aborted")
+      })
+    ))
+
+  it.live("many lookups timing out at once each fail alone, and every request is aborted", () =>
+    withHangingServer((stats) =>
+      Effect.gen(function*() {
+        const errors = yield* Effect.forEach(
+          Array.from({ length: 20 }),
+          () => Effect.flip(query),
+          { concurrency: "unbounded" }
+        ).pipe(Effect.provideService(Wechatpay.RequestTimeout, "300 millis"))
+        assert.strictEqual(errors.filter((e) => e._tag === "NetworkError" && e.reason === "Timeout").length, 20)
+        assert.isTrue(yield* eventually(() => stats.aborted === 20), `aborted ${stats.aborted} of 20`)
+      })
+    ))
+})
