@@ -20,7 +20,7 @@ const withHangingServer = <A, E, R>(use: (stats: Stats) => Effect.Effect<A, E, R
   Effect.acquireUseRelease(
     Effect.async<{ server: ReturnType<typeof createServer>; url: string; stats: Stats }>((resume) => {
       const stats: Stats = { hits: 0, aborted: 0 }
-      const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+      const server = createServer((_req: IncomingMessage, res: ServerResponse) => {
         stats.hits++
         res.on("close", () => {
           if (!res.writableEnded) stats.aborted++
