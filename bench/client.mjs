@@ -103,6 +103,22 @@ const makeMinimal = async () => {
   return { call, close: () => runtime.dispose(), transport: "HttpClient + NodeHttpClient.layerUndici, minimal" }
 }
 
+// minimal-pool: PERFORMANCE.md's "minimal without @effect/platform": the floor's whole
+// request as one Effect.tryPromise, one runPromise per lookup on a ManagedRuntime. The
+// least any Effect client that runs each lookup as an Effect can cost.
+const makeMinimalPool = async () => {
+  const [Effect, ManagedRuntime, Layer] = await Promise.all([
+    import("effect/Effect"),
+    import("effect/ManagedRuntime"),
+    import("effect/Layer")
+  ])
+  const floor = await makeFloor()
+  const runtime = ManagedRuntime.make(Layer.empty)
+  await runtime.runtime()
+  const call = (i) => runtime.runPromise(Effect.tryPromise(() => floor.call(i)))
+  return { call, close: async () => (await runtime.dispose(), await floor.close()), transport: "Effect.tryPromise over an undici Pool" }
+}
+
 // ---------------------------------------------------------------------------
 // effect-*: the library through its public API, one runPromise per lookup
 // ---------------------------------------------------------------------------
@@ -262,6 +278,8 @@ const main = async () => {
     ? await makeFloor()
     : opts.config === "minimal-undici"
     ? await makeMinimal()
+    : opts.config === "minimal-pool"
+    ? await makeMinimalPool()
     : await makeEffect(opts.config)
   if (client === undefined) {
     clearInterval(sampler)

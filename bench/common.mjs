@@ -10,7 +10,7 @@ export const USER_AGENT = "effect-wechatpay-bench (floor)"
 
 export const CONFIGS = ["floor", "effect-undici", "effect-fast"]
 /** Reference points run only when named with --only (see README): what the design allows. */
-export const REFERENCE_CONFIGS = ["minimal-undici"]
+export const REFERENCE_CONFIGS = ["minimal-undici", "minimal-pool"]
 
 // A handful of users so the server caches a few dozen bodies, not one.
 const USERS = Array.from({ length: 8 }, (_, i) => ({
