@@ -133,6 +133,14 @@ describe("fast decoder", () => {
     assert.isTrue(Either.isLeft(decodeUnknownEither(Options)({ a: "x", extra: 1 })))
   })
 
+  it("no input can pass for the fast path's own markers, and an annotation present as undefined still counts", () => {
+    for (const forged of [Symbol.for("effect-wechatpay/FastDecode/Fail"), Symbol.for("effect-wechatpay/FastDecode/Fallback")]) {
+      assert.deepStrictEqual(decodeUnknownEither(Schema.Unknown)(forged), Either.right(forged))
+    }
+    const fallback = Schema.String.annotations({ decodingFallback: undefined as never })
+    assert.isUndefined(compile(fallback.ast))
+  })
+
   it("an asynchronous transformation inside a union leaves the decode to the schema, whose answer stands", () => {
     const Async = Schema.transformOrFail(Schema.String, Schema.String, {
       strict: true,

@@ -1,4 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientError from "@effect/platform/HttpClientError"
 import { Duration, Effect, Fiber, Layer } from "effect"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
@@ -97,4 +99,31 @@ describe(`timeouts and interruption on the live clock, over real HTTP (${transpo
         assert.isTrue(yield* eventually(() => stats.aborted === 20), `aborted ${stats.aborted} of 20`)
       })
     ))
+
+  it.live("a timed-out or interrupted attempt has ended before the lookup answers (nothing runs on behind the caller)", () => {
+    let ended = 0
+    // a transport that needs 300 ms to give up, whatever happens
+    const slow = HttpClient.make((request) =>
+      Effect.uninterruptible(Effect.sleep("300 millis")).pipe(
+        Effect.ensuring(Effect.sync(() => ended++)),
+        Effect.zipRight(Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport" })))
+      )
+    )
+    const layer = Layer.mergeAll(
+      world.SignerLive,
+      world.VerifierLive,
+      NoRetry,
+      Layer.succeed(HttpClient.HttpClient, slow),
+      Layer.succeed(Wechatpay.BaseUrl, "http://127.0.0.1:9")
+    )
+    return Effect.gen(function*() {
+      const error = yield* Effect.flip(query.pipe(Effect.provideService(Wechatpay.RequestTimeout, "100 millis")))
+      assert.strictEqual(error._tag === "NetworkError" && error.reason, "Timeout")
+      assert.strictEqual(ended, 1, "the attempt ended before the timeout was answered")
+      const fiber = yield* Effect.fork(query)
+      yield* Effect.sleep("50 millis")
+      yield* Fiber.interrupt(fiber)
+      assert.strictEqual(ended, 2, "the attempt ended before the interruption completed")
+    }).pipe(Effect.provide(layer))
+  })
 })

@@ -6,7 +6,9 @@
  * Shapes it does not know are not compiled; at run time a failing input
  * ({@link FAIL}) or an asynchronous step ({@link FALLBACK}) ends the fast
  * path, and the caller runs the schema's own decoder, which decides and
- * explains.
+ * explains. Transformations, defaults and declarations run on the fast path
+ * and run again on the slow one when the fast path gives up: they must be
+ * pure (as `ParseResult` assumes too).
  *
  * The rule that keeps it correct: when the fast path answers, the answer is
  * the value `Schema.decodeUnknownEither(schema)` gives (same keys in the same
@@ -23,14 +25,15 @@ import * as Schema from "effect/Schema"
 import * as AST from "effect/SchemaAST"
 
 /** "Not decided here" (an asynchronous step, an unknown shape): run the schema's decoder. */
-export const FALLBACK: unique symbol = Symbol.for("effect-wechatpay/FastDecode/Fallback") as never
+// unregistered symbols: no input can contain them (Symbol.for ones could be forged)
+export const FALLBACK: unique symbol = Symbol("effect-wechatpay/FastDecode/Fallback") as never
 
 /**
  * "Does not decode": a definite failure, as `ParseResult` would find it. In a
  * union the next member is tried; anywhere else it ends the fast path, and
  * the schema's decoder runs to explain the failure.
  */
-export const FAIL: unique symbol = Symbol.for("effect-wechatpay/FastDecode/Fail") as never
+export const FAIL: unique symbol = Symbol("effect-wechatpay/FastDecode/Fail") as never
 
 type Fast = (input: unknown) => unknown
 
@@ -40,8 +43,8 @@ const failed = (value: unknown): boolean => value === FAIL || value === FALLBACK
 
 /** Annotations that change how `ParseResult` parses a node: left to the schema's decoder. */
 const changesParsing = (ast: AST.AST): boolean =>
-  ast.annotations[AST.ParseOptionsAnnotationId] !== undefined ||
-  ast.annotations[AST.DecodingFallbackAnnotationId] !== undefined
+  // present at all, even as `undefined`: ParseResult looks them up by key
+  Option.isSome(AST.getParseOptionsAnnotation(ast)) || Option.isSome(AST.getDecodingFallbackAnnotation(ast))
 
 /** The value of a synchronous `ParseResult` (an `Either`); FALLBACK for an `Effect`. */
 const settled = (result: unknown): unknown =>

@@ -7,7 +7,7 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Fiber from "effect/Fiber"
+import * as Fiber from "effect/Fiber"
 import type * as FiberId from "effect/FiberId"
 import * as FiberRef from "effect/FiberRef"
 import * as FiberRefs from "effect/FiberRefs"
@@ -120,10 +120,11 @@ const bufferedBody = (response: HttpClientResponse.HttpClientResponse): Uint8Arr
  * to the parent fiber), with `updateRefs` applied to its fiber refs as it is
  * made, raced against one `setTimeout` (measured in `bench/`: a quarter of a
  * millisecond of CPU and 30 MB of peak RSS less per lookup than
- * `Effect.timeoutFail`'s two racing fibers). Interrupting the caller, or the
- * timer firing, interrupts that fiber, whose transport aborts the request.
- * Any other clock (a `TestClock`) takes `Effect.timeoutFail`, so tests
- * control time.
+ * `Effect.timeoutFail`'s two racing fibers). As with `Effect.timeoutFail`,
+ * the timer firing or the caller being interrupted interrupts that fiber and
+ * waits until it has ended (its transport aborts the request), so no attempt
+ * outlives its caller or overlaps the next one. Any other clock (a
+ * `TestClock`) takes `Effect.timeoutFail`, so tests control time.
  */
 const raceTimer = <A, E, E2>(
   parent: Fiber.RuntimeFiber<unknown, unknown>,
@@ -144,29 +145,27 @@ const raceTimer = <A, E, E2>(
       fiberRefs
     })
     let done = false
-    let timer: ReturnType<typeof setTimeout> | undefined
+    let expired = false
     const observer = (exit: Exit.Exit<A, E>) => {
       if (done) return
       done = true
-      if (timer !== undefined) clearTimeout(timer)
-      resume(exit)
+      clearTimeout(timer)
+      resume(expired ? Effect.fail(onTimeout()) : exit)
     }
     const fiber = Runtime.runFork(runtime)(effect, { updateRefs })
-    timer = setTimeout(() => {
+    const timer = setTimeout(() => {
       if (done) return
-      done = true
-      fiber.removeObserver(observer)
+      // the observer answers the timeout once the interrupted fiber has ended
+      expired = true
       fiber.unsafeInterruptAsFork(fiber.id())
-      resume(Effect.fail(onTimeout()))
     }, millis)
     // called at once when the fiber already finished (it starts synchronously)
     fiber.addObserver(observer)
-    return Effect.sync(() => {
-      if (done) return
+    return Effect.suspend(() => {
       done = true
       clearTimeout(timer)
       fiber.removeObserver(observer)
-      fiber.unsafeInterruptAsFork(fiber.id())
+      return Fiber.interrupt(fiber)
     })
   })
 
