@@ -7,7 +7,9 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { parseArgs } from "node:util"
-import { CONFIGS } from "./common.mjs"
+import { CONFIGS as MAIN_CONFIGS, REFERENCE_CONFIGS } from "./common.mjs"
+
+const CONFIGS = [...MAIN_CONFIGS, ...REFERENCE_CONFIGS]
 import { generateKeys, runChild, startServer } from "./harness.mjs"
 
 const { values: args } = parseArgs({

@@ -2,7 +2,9 @@
 // --trace-gc and tallies Scavenge / Mark-Compact lines of the measured phase's process).
 //   node bench/gc-trace.mjs [--config effect-fast] [--concurrency 1] [--n 3000] [--warmup 500]
 import { parseArgs } from "node:util"
-import { CONFIGS } from "./common.mjs"
+import { CONFIGS as MAIN_CONFIGS, REFERENCE_CONFIGS } from "./common.mjs"
+
+const CONFIGS = [...MAIN_CONFIGS, ...REFERENCE_CONFIGS]
 import { generateKeys, runChild, startServer } from "./harness.mjs"
 
 const { values: args } = parseArgs({

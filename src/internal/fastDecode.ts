@@ -123,13 +123,22 @@ const transformation = (ast: AST.Transformation): Fast | undefined => {
       break
     case "TypeLiteralTransformation": {
       const psts = t.propertySignatureTransformations
+      // When the `to` side is a struct, it builds a fresh object in its own key order from
+      // the keys present and their values: the intermediate's key order is not observable,
+      // so a property decoded in place keeps its slot instead of being deleted and re-added
+      // (deleting would put the object in V8's slow dictionary mode).
+      const inPlace = ast.to._tag === "TypeLiteral"
       // as ParseResult: in place, on the fresh object the `from` side built
       step = (a) => {
         const object = a as Record<PropertyKey, unknown>
         for (const pst of psts) {
-          const o = pst.decode(
-            Object.prototype.hasOwnProperty.call(object, pst.from) ? Option.some(object[pst.from]) : Option.none()
-          )
+          const present = Object.prototype.hasOwnProperty.call(object, pst.from)
+          const o = pst.decode(present ? Option.some(object[pst.from]) : Option.none())
+          if (inPlace && pst.from === pst.to) {
+            if (Option.isSome(o)) object[pst.to] = o.value
+            else if (present) delete object[pst.from]
+            continue
+          }
           delete object[pst.from]
           if (Option.isSome(o)) object[pst.to] = o.value
         }

@@ -9,6 +9,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import type * as FiberId from "effect/FiberId"
+import type * as Arr from "effect/Array"
 import * as FiberRef from "effect/FiberRef"
 import * as FiberRefs from "effect/FiberRefs"
 import * as Runtime from "effect/Runtime"
@@ -23,26 +24,42 @@ import { USER_AGENT } from "./version.js"
 
 const prepared = new WeakMap<HttpClient.HttpClient, HttpClient.HttpClient>()
 
-const redactSignature = (names: ReadonlyArray<string | RegExp>): ReadonlyArray<string | RegExp> =>
-  names.includes("wechatpay-signature") ? names : [...names, "wechatpay-signature"]
+const withSignature = new WeakMap<ReadonlyArray<string | RegExp>, ReadonlyArray<string | RegExp>>()
+
+/** The redacted header names plus `Wechatpay-Signature`, one array per input array. */
+const redactSignature = (names: ReadonlyArray<string | RegExp>): ReadonlyArray<string | RegExp> => {
+  if (names.includes("wechatpay-signature")) return names
+  let extended = withSignature.get(names)
+  if (extended === undefined) {
+    extended = [...names, "wechatpay-signature"]
+    withSignature.set(names, extended)
+  }
+  return extended
+}
 
 const builtInTracer = Effect.runSync(Effect.tracer)
 const always = () => true
 
 /**
  * The fiber refs `prepareClient` sets around each request, set in one step
- * for a fiber of our own: no trace-context headers, `Wechatpay-Signature`
- * redacted, and no `http.client` span when the tracer is Effect's built-in
- * one (it exports nothing).
+ * (one copy of the refs) for a fiber of our own: no trace-context headers,
+ * `Wechatpay-Signature` redacted, and no `http.client` span when the tracer
+ * is Effect's built-in one (it exports nothing).
  */
 const quietClient = (spans: boolean) => (refs: FiberRefs.FiberRefs, fiberId: FiberId.Runtime): FiberRefs.FiberRefs => {
-  let next = FiberRefs.updateAs(refs, { fiberId, fiberRef: HttpClient.currentTracerPropagation, value: false })
-  next = FiberRefs.updateAs(next, {
-    fiberId,
-    fiberRef: Headers.currentRedactedNames,
-    value: redactSignature(FiberRefs.getOrDefault(refs, Headers.currentRedactedNames))
+  const redacted: readonly [FiberRef.FiberRef<any>, Arr.NonEmptyReadonlyArray<readonly [FiberId.Runtime, any]>] = [
+    Headers.currentRedactedNames,
+    [[fiberId, redactSignature(FiberRefs.getOrDefault(refs, Headers.currentRedactedNames))]]
+  ]
+  const propagation: readonly [FiberRef.FiberRef<any>, Arr.NonEmptyReadonlyArray<readonly [FiberId.Runtime, any]>] = [
+    HttpClient.currentTracerPropagation,
+    [[fiberId, false]]
+  ]
+  return FiberRefs.updateManyAs(refs, {
+    entries: spans
+      ? [propagation, redacted]
+      : [propagation, redacted, [HttpClient.currentTracerDisabledWhen, [[fiberId, always]]]]
   })
-  return spans ? next : FiberRefs.updateAs(next, { fiberId, fiberRef: HttpClient.currentTracerDisabledWhen, value: always })
 }
 const quietWithSpans = quietClient(true)
 const quietWithoutSpans = quietClient(false)
@@ -90,20 +107,22 @@ export const MAX_TIMER_MILLIS = 2 ** 31 - 1
 
 /**
  * What a transport of this library (`FastHttpClient`) offers beside
- * `execute`: a send with the timeout handled in its own callback, answering a
- * response whose body is already buffered.
+ * `execute`: a send with the timeout handled in its own callback, which hands
+ * the response, its body already buffered, to `received` and resumes with
+ * that effect (one effect step less than a `flatMap` after the send).
  *
  * @internal
  */
 export const DirectTransport: unique symbol = Symbol.for("effect-wechatpay/DirectTransport") as never
 
 /** @internal */
-export type DirectTransportFn = <E2>(
+export type DirectTransportFn = <B, E2>(
   request: HttpClientRequest.HttpClientRequest,
   timeoutMillis: number | undefined,
   onTimeout: () => E2,
-  onError: (error: HttpClientError.HttpClientError) => E2
-) => Effect.Effect<HttpClientResponse.HttpClientResponse, E2>
+  onError: (error: HttpClientError.HttpClientError) => E2,
+  received: (response: HttpClientResponse.HttpClientResponse, body: Uint8Array) => Effect.Effect<B, E2>
+) => Effect.Effect<B, E2>
 
 /** @internal */
 export const BufferedBody: unique symbol = Symbol.for("effect-wechatpay/BufferedBody") as never
@@ -284,9 +303,12 @@ export const exchangeIn = <A, E>(
     ): Effect.Effect<B, E | NetworkError> => {
       if (direct !== undefined && (live || !finite)) {
         // our own transport: the timer lives in its callback, the body is already buffered
-        return Effect.flatMap(
-          direct(request(host, authorization), finite ? limitMillis : undefined, timedOut, toNetworkError),
-          (response) => received(response, bufferedBody(response)!)
+        return direct<B, E | NetworkError>(
+          request(host, authorization),
+          finite ? limitMillis : undefined,
+          timedOut,
+          toNetworkError,
+          received
         )
       }
       // on the live clock the read runs in a fiber of its own (see raceTimer), made with the

@@ -187,25 +187,26 @@ const toHeaders = (input: Record<string, string | ReadonlyArray<string> | undefi
  * @category constructors
  */
 export const make = (dispatcher: Undici.Dispatcher): HttpClient.HttpClient => {
-  const send = <E2>(
+  const send = <B, E2>(
     request: HttpClientRequest.HttpClientRequest,
     timeoutMillis: number | undefined,
     onTimeout: () => E2,
-    onError: (error: HttpClientError.HttpClientError) => E2
-  ): Effect.Effect<HttpClientResponse.HttpClientResponse, E2> => {
+    onError: (error: HttpClientError.HttpClientError) => E2,
+    received: (response: HttpClientResponse.HttpClientResponse, body: Uint8Array) => Effect.Effect<B, E2>
+  ): Effect.Effect<B, E2> => {
     const where = target(request)
     if (where instanceof Error) {
       return Effect.fail(onError(new HttpClientError.RequestError({ request, reason: "InvalidUrl", cause: where })))
     }
     const body = requestBody(request)
     if (body instanceof HttpClientError.RequestError) return Effect.fail(onError(body))
-    return Effect.async<HttpClientResponse.HttpClientResponse, E2>((resume) => {
+    return Effect.async<B, E2>((resume) => {
       let controller: Undici.Dispatcher.DispatchController | undefined
       let settled = false
       let status = 0
       let headers: Headers.Headers = Headers.empty
       const chunks: Array<Buffer> = []
-      const settle = (effect: Effect.Effect<HttpClientResponse.HttpClientResponse, E2>) => {
+      const settle = (effect: Effect.Effect<B, E2>) => {
         if (settled) return
         settled = true
         if (timer !== undefined) clearTimeout(timer)
@@ -229,8 +230,16 @@ export const make = (dispatcher: Undici.Dispatcher): HttpClient.HttpClient => {
           chunks.push(chunk)
         },
         onResponseEnd() {
+          if (settled) return
           const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
-          settle(Effect.succeed(new BufferedResponse(request, status, headers, data)))
+          // the caller's next step is this resumption, not a step after it
+          let next: Effect.Effect<B, E2>
+          try {
+            next = received(new BufferedResponse(request, status, headers, data), data)
+          } catch (defect) {
+            next = Effect.die(defect)
+          }
+          settle(next)
         },
         onResponseError(_c, error) {
           settle(Effect.fail(onError(
@@ -270,7 +279,14 @@ export const make = (dispatcher: Undici.Dispatcher): HttpClient.HttpClient => {
     (effect) =>
       Effect.flatMap(
         effect,
-        (request) => send<HttpClientError.HttpClientError>(request, undefined, absurdTimeout, identity)
+        (request) =>
+          send<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>(
+            request,
+            undefined,
+            absurdTimeout,
+            identity,
+            Effect.succeed
+          )
       ),
     Effect.succeed as HttpClient.HttpClient.Preprocess<never, never>
   )
