@@ -244,9 +244,10 @@ const startProfiler = async () => {
 // Peak RSS by sampling from the start: resourceUsage().maxRSS is useless in a forked
 // child on Linux, it starts at the parent's RSS at spawn time.
 let peakRss = process.memoryUsage().rss
+let atPeak = process.memoryUsage()
 const sampler = setInterval(() => {
-  const rss = process.memoryUsage().rss
-  if (rss > peakRss) peakRss = rss
+  const usage = process.memoryUsage()
+  if (usage.rss > peakRss) (peakRss = usage.rss), (atPeak = usage)
 }, 50)
 
 /** CPU ticks per thread name (Linux /proc; {} elsewhere): where the non-main-thread CPU goes. */
@@ -325,6 +326,10 @@ const main = async () => {
       peakRssMB: peakRss / 2 ** 20,
       heapStartMB: heapStart,
       heapGrowthMB: heapEnd - heapStart,
+      // what the RSS peak was made of (MB): V8 heap reserved and used, Buffers and other external memory
+      atPeakMB: Object.fromEntries(
+        ["heapTotal", "heapUsed", "external", "arrayBuffers"].map((k) => [k, Math.round(atPeak[k] / 2 ** 20)])
+      ),
       threads
     }
   })

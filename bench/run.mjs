@@ -114,6 +114,9 @@ try {
           `${label}: ${fmt(r.rps, 0)} req/s, p50 ${fmt(r.p50)} ms, p99 ${fmt(r.p99)} ms, ` +
             `CPU ${fmt(r.cpuMsPerReq, 3)} ms/req, peak RSS ${fmt(r.peakRssMB, 0)} MB, ` +
             `heap ${fmt(r.heapStartMB, 1)} MB ${r.heapGrowthMB >= 0 ? "+" : ""}${fmt(r.heapGrowthMB, 1)} MB, setup ${fmt(r.setupMs, 0)} ms` +
+            (r.atPeakMB === undefined
+              ? ""
+              : ` (at peak RSS: heap ${r.atPeakMB.heapUsed}/${r.atPeakMB.heapTotal} MB, external ${r.atPeakMB.external} MB)`) +
             (r.threads === undefined || Object.keys(r.threads).length === 0
               ? ""
               : `; µs/req by thread: ${Object.entries(r.threads).filter(([, us]) => us > 0).map(([name, us]) => `${name} ${fmt(us, 0)}`).join(", ")}`)
