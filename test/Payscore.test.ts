@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Equal } from "effect"
 import { Payscore } from "../src/index.js"
 import { verifyAuthorization } from "./helpers/keys.js"
 import { APPID, makeWorld, MCHID, OPENID, PUB_KEY_ID, SERVICE_ID } from "./helpers/world.js"
@@ -45,6 +45,23 @@ describe("Payscore.getPermissionsByOpenid", () => {
       assert.strictEqual(result.user_risk_level, 1)
       assert.strictEqual(result.risk_level_version, 2)
       assert.notProperty(result, "some_future_field")
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("the full response carries status, Request-ID and headers; `.data` and the query give its record", () => {
+    const { layer, requests } = world.fake(() => ({ body: record }))
+    const input = { openid: OPENID, params: { service_id: SERVICE_ID, appid: APPID } }
+    return Effect.gen(function*() {
+      const response = yield* Payscore.getPermissionsByOpenidResponse(input)
+      const data = yield* Payscore.getPermissionsByOpenidResponse.data(input)
+      const query = yield* Payscore.getPermissionsByOpenid(input)
+      assert.strictEqual(response.status, 200)
+      assert.isString(response.requestId)
+      assert.strictEqual(response.headers["request-id"], response.requestId)
+      assert.instanceOf(data, Payscore.PermissionsByOpenid)
+      assert.isTrue(Equal.equals(response.data, data))
+      assert.isTrue(Equal.equals(query, data))
+      assert.strictEqual(requests.length, 3)
     }).pipe(Effect.provide(layer))
   })
 

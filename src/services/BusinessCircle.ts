@@ -33,10 +33,10 @@ export {
  * @since 0.1.0
  * @category requests
  */
-export const getUserAuthorizationResponse: (
-  input: typeof GetUserAuthorizationRequest.Encoded
-) => Effect.Effect<Wechatpay.WechatpayResponse<UserAuthorization>, WechatpayError, Wechatpay.Requirements> =
-  Wechatpay.endpoint({
+export const getUserAuthorizationResponse: Wechatpay.Endpoint<
+  typeof GetUserAuthorizationRequest.Encoded,
+  UserAuthorization
+> = Wechatpay.endpoint({
     name: "BusinessCircle.getUserAuthorization",
     request: GetUserAuthorizationRequest,
     url: ({ openid, params }) =>
@@ -68,4 +68,4 @@ export const getUserAuthorizationResponse: (
 export const getUserAuthorization = (
   input: typeof GetUserAuthorizationRequest.Encoded
 ): Effect.Effect<UserAuthorization, WechatpayError, Wechatpay.Requirements> =>
-  Wechatpay.data(getUserAuthorizationResponse(input))
+  getUserAuthorizationResponse.data(input)

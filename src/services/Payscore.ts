@@ -48,10 +48,10 @@ export {
  * @since 0.1.0
  * @category requests
  */
-export const getPermissionsByOpenidResponse: (
-  input: typeof GetPermissionsByOpenidRequest.Encoded
-) => Effect.Effect<Wechatpay.WechatpayResponse<PermissionsByOpenid>, WechatpayError, Wechatpay.Requirements> =
-  Wechatpay.endpoint({
+export const getPermissionsByOpenidResponse: Wechatpay.Endpoint<
+  typeof GetPermissionsByOpenidRequest.Encoded,
+  PermissionsByOpenid
+> = Wechatpay.endpoint({
     name: "Payscore.getPermissionsByOpenid",
     request: GetPermissionsByOpenidRequest,
     url: ({ openid, params }) =>
@@ -67,12 +67,9 @@ export const getPermissionsByOpenidResponse: (
  * @since 0.1.0
  * @category requests
  */
-export const getPermissionsByAuthorizationCodeResponse: (
-  input: typeof GetPermissionsByAuthorizationCodeRequest.Encoded
-) => Effect.Effect<
-  Wechatpay.WechatpayResponse<PermissionsByAuthorizationCode>,
-  WechatpayError,
-  Wechatpay.Requirements
+export const getPermissionsByAuthorizationCodeResponse: Wechatpay.Endpoint<
+  typeof GetPermissionsByAuthorizationCodeRequest.Encoded,
+  PermissionsByAuthorizationCode
 > = Wechatpay.endpoint({
   name: "Payscore.getPermissionsByAuthorizationCode",
   request: GetPermissionsByAuthorizationCodeRequest,
@@ -104,7 +101,7 @@ export const getPermissionsByAuthorizationCodeResponse: (
 export const getPermissionsByOpenid = (
   input: typeof GetPermissionsByOpenidRequest.Encoded
 ): Effect.Effect<PermissionsByOpenid, WechatpayError, Wechatpay.Requirements> =>
-  Wechatpay.data(getPermissionsByOpenidResponse(input))
+  getPermissionsByOpenidResponse.data(input)
 
 /**
  * Looks up a Pay Score authorization record by its `authorization_code`
@@ -126,4 +123,4 @@ export const getPermissionsByOpenid = (
 export const getPermissionsByAuthorizationCode = (
   input: typeof GetPermissionsByAuthorizationCodeRequest.Encoded
 ): Effect.Effect<PermissionsByAuthorizationCode, WechatpayError, Wechatpay.Requirements> =>
-  Wechatpay.data(getPermissionsByAuthorizationCodeResponse(input))
+  getPermissionsByAuthorizationCodeResponse.data(input)

@@ -323,14 +323,27 @@ const withContext = (
     ...(requestId !== undefined ? { requestId } : {})
   })
 
-const decodeBody = <A>(
+/** What a verified, decoded 2xx answers: the whole response, or only its body. */
+type Select<A, B> = (data: A, status: number, headers: Headers.Headers, requestId: string | undefined) => B
+
+const toResponse = <A>(
+  data: A,
+  status: number,
+  headers: Headers.Headers,
+  requestId: string | undefined
+): WechatpayResponse<A> => ({ data, status, headers, requestId })
+
+const toData = <A>(data: A): A => data
+
+const decodeBody = <A, B>(
   decode: Decoder<A>,
   status: number,
   headers: Headers.Headers,
   text: string,
   canonical: string,
-  requestId: string | undefined
-): Effect.Effect<WechatpayResponse<A>, DecodeError> => {
+  requestId: string | undefined,
+  select: Select<A, B>
+): Effect.Effect<B, DecodeError> => {
   let json: unknown
   try {
     json = JSON.parse(text)
@@ -358,7 +371,7 @@ const decodeBody = <A>(
       })
     )
   }
-  return Effect.succeed({ data: result.right, status, headers, requestId })
+  return Effect.succeed(select(result.right, status, headers, requestId))
 }
 
 /**
@@ -373,7 +386,15 @@ export const verifyAndDecode = <A>(
   decode: Decoder<A>,
   verifier: Verifier["Type"],
   exchange: Exchange
-): Effect.Effect<WechatpayResponse<A>, SignatureError | BusinessError | DecodeError> => {
+): Effect.Effect<WechatpayResponse<A>, SignatureError | BusinessError | DecodeError> =>
+  verifyAndDecodeWith(decode, verifier, exchange, toResponse)
+
+const verifyAndDecodeWith = <A, B>(
+  decode: Decoder<A>,
+  verifier: Verifier["Type"],
+  exchange: Exchange,
+  select: Select<A, B>
+): Effect.Effect<B, SignatureError | BusinessError | DecodeError> => {
   const { bytes, canonical, headers, receivedAt, status, text } = exchange
   const requestId = headers["request-id"]
   const serial = headers["wechatpay-serial"]
@@ -408,9 +429,9 @@ export const verifyAndDecode = <A>(
     body: bytes,
     receivedAt
   }
-  const verified = (): Effect.Effect<WechatpayResponse<A>, SignatureError | BusinessError | DecodeError> =>
+  const verified = (): Effect.Effect<B, SignatureError | BusinessError | DecodeError> =>
     ok
-      ? decodeBody(decode, status, headers, text, canonical, requestId)
+      ? decodeBody(decode, status, headers, text, canonical, requestId, select)
       : Effect.fail(businessError(status, text, true, canonical, requestId))
   // a synchronous verifier checks right here; any other through its Effect
   const verifyNow = syncVerify.get(verifier)
@@ -449,23 +470,24 @@ export const send = <A>(
   options?: { readonly annotateSpan?: boolean | undefined }
 ): Effect.Effect<WechatpayResponse<A>, WechatpayError, Requirements> =>
   Effect.contextWithEffect((context: Context.Context<Requirements>) =>
-    sendIn(context, canonical, decode, options?.annotateSpan === true, undefined)
+    sendIn(context, canonical, decode, options?.annotateSpan === true, undefined, toResponse)
   )
 
 /** `send` with the context (and, when there is no span to annotate, the fiber) at hand. */
-const sendIn = <A>(
+const sendIn = <A, B>(
   context: Context.Context<Requirements>,
   canonical: string,
   decode: Decoder<A>,
   annotate: boolean,
-  fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
-): Effect.Effect<WechatpayResponse<A>, WechatpayError> => {
+  fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined,
+  select: Select<A, B>
+): Effect.Effect<B, WechatpayError> => {
   const verifier = Context.get(context, Verifier)
   return exchangeIn(
     context,
     canonical,
     verifier.preferredSerial,
-    (ex) => verifyAndDecode(decode, verifier, ex),
+    (ex) => verifyAndDecodeWith(decode, verifier, ex, select),
     annotate,
     fiber
   )
@@ -523,11 +545,26 @@ const invalidRequest = (operation: string, error: ParseResult.ParseError): Inval
 }
 
 /**
+ * A query made by {@link endpoint}: call it for the full response, or call
+ * `.data` for the decoded body alone (one step and one object less than
+ * mapping the response).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Endpoint<I, A> {
+  (input: I): Effect.Effect<WechatpayResponse<A>, WechatpayError, Requirements>
+  readonly data: (input: I) => Effect.Effect<A, WechatpayError, Requirements>
+}
+
+/**
  * Defines a signed GET endpoint from a request schema (validated before
  * anything is sent), a function from the validated request to the canonical
- * `path?query`, and a response schema. The result is an `Effect.fn` whose
- * span is named `name`. This is how every query of this library is made, and
- * how to add one:
+ * `path?query`, and a response schema. Each call is a span named `name` (like
+ * `Effect.fn(name)`). The endpoint answers the full response
+ * (`data`, `status`, `headers`, `requestId`); its `.data` answers the decoded
+ * body alone. This is how every query of this library is made, and how to add
+ * one:
  *
  * @example
  * ```ts
@@ -541,6 +578,9 @@ const invalidRequest = (operation: string, error: ParseResult.ParseError): Inval
  *     Wechatpay.path`/v3/payscore/merchant-bill/${service_id}` + Wechatpay.query([["appid", appid]]),
  *   response: Schema.Struct({ service_id: Schema.String })
  * })
+ *
+ * const response = getMerchantConfig({ service_id: "500001", appid: "wxd678efh567hg6787" })
+ * const body = getMerchantConfig.data({ service_id: "500001", appid: "wxd678efh567hg6787" })
  * ```
  *
  * @since 0.1.0
@@ -551,14 +591,14 @@ export const endpoint = <RA, RI, A, AI>(options: {
   readonly request: Schema.Schema<RA, RI, never>
   readonly url: (request: RA) => string
   readonly response: Schema.Schema<A, AI, never>
-}): (input: RI) => Effect.Effect<WechatpayResponse<A>, WechatpayError, Requirements> => {
+}): Endpoint<RI, A> => {
   const validate = decodeUnknownEither(options.request)
   const decode = decoderFor(options.response)
   const name = options.name
   // Like `Effect.fn(name)`: a span named `name` around each call, but without
   // capturing a stack trace per call (measured in bench/: the capture is the
   // costliest part of a span).
-  return (input: RI) => {
+  const call = <B>(input: RI, select: Select<A, B>): Effect.Effect<B, WechatpayError, Requirements> => {
     const request = validate(input)
     if (Either.isLeft(request)) {
       const error = invalidRequest(name, request.left)
@@ -572,9 +612,14 @@ export const endpoint = <RA, RI, A, AI>(options: {
     // attributes go on the query's own span, never on the caller's
     return traced(name, (fiber) =>
       fiber === undefined
-        ? send(url, decode, ANNOTATE)
-        : sendIn(fiber.currentContext as Context.Context<Requirements>, url, decode, false, fiber))
+        ? Effect.contextWithEffect((context: Context.Context<Requirements>) =>
+          sendIn(context, url, decode, true, undefined, select)
+        )
+        : sendIn(fiber.currentContext as Context.Context<Requirements>, url, decode, false, fiber, select))
   }
+  return Object.assign((input: RI) => call(input, toResponse), {
+    data: (input: RI) => call(input, toData)
+  })
 }
 
 const API_PATH = /^\/v3(?:\/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})+)+$/
