@@ -1,10 +1,13 @@
+import * as Headers from "@effect/platform/Headers"
 import * as HttpClient from "@effect/platform/HttpClient"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Layer, Logger, LogLevel, Redacted } from "effect"
 import * as TestClock from "effect/TestClock"
 import * as Tracer from "effect/Tracer"
 import { BusinessCircle, Payscore, Signer, Verifier, Wechatpay, type WechatpayError } from "../src/index.js"
 import { Sandbox } from "../src/sandbox/index.js"
+import { recordingTracer as makeRecordingTracer } from "./helpers/tracer.js"
 import { Transport, transportName } from "./helpers/transport.js"
 
 /**
@@ -158,4 +161,31 @@ describe("secret hygiene", () => {
       Effect.provide(Logger.replace(Logger.defaultLogger, recordingLogger)),
       Logger.withMinimumLogLevel(LogLevel.All)
     ), 60_000)
+
+  it.live("on the live clock, the redacted header names the application sets, even changed later, are honoured, plus Wechatpay-Signature", () => {
+    const { spans: recorded, tracer } = makeRecordingTracer()
+    const names: Array<string | RegExp> = ["authorization", "request-id"]
+    const lookup = Payscore.getPermissionsByOpenid({ openid: "oUser1", params: { service_id: "500001", appid: APPID } }).pipe(
+      Effect.locally(Headers.currentRedactedNames, names),
+      Effect.withTracer(tracer)
+    )
+    const httpSpanTexts = () =>
+      recorded.filter((s) => s.name.startsWith("http.client")).flatMap((s) =>
+        [...s.attributes.entries()].map(([k, v]) => `${k}=${String(v)}`)
+      )
+    return Effect.gen(function*() {
+      yield* lookup
+      const first = httpSpanTexts()
+      assert.include(first, "http.response.header.request-id=<redacted>")
+      assert.include(first, "http.response.header.wechatpay-signature=<redacted>")
+      assert.isFalse(first.includes("http.response.header.wechatpay-nonce=<redacted>"))
+      // the application changes the array it set: the next lookup follows
+      names.push("wechatpay-nonce")
+      recorded.length = 0
+      yield* lookup
+      const second = httpSpanTexts()
+      assert.include(second, "http.response.header.wechatpay-nonce=<redacted>")
+      assert.include(second, "http.response.header.wechatpay-signature=<redacted>")
+    }).pipe(Effect.provide(Sandbox.layerTest({ seed, httpClient: NodeHttpClient.layerUndici })))
+  })
 })

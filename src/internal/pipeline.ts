@@ -26,14 +26,19 @@ const prepared = new WeakMap<HttpClient.HttpClient, HttpClient.HttpClient>()
 
 const withSignature = new WeakMap<ReadonlyArray<string | RegExp>, ReadonlyArray<string | RegExp>>()
 
-/** The redacted header names plus `Wechatpay-Signature`, one array per input array. */
+/**
+ * The redacted header names plus `Wechatpay-Signature`: a frozen array, cached
+ * per input array and used again only while the input still holds the same
+ * names (an application may change the array it set).
+ */
 const redactSignature = (names: ReadonlyArray<string | RegExp>): ReadonlyArray<string | RegExp> => {
   if (names.includes("wechatpay-signature")) return names
-  let extended = withSignature.get(names)
-  if (extended === undefined) {
-    extended = [...names, "wechatpay-signature"]
-    withSignature.set(names, extended)
+  const cached = withSignature.get(names)
+  if (cached !== undefined && cached.length === names.length + 1 && names.every((name, i) => cached[i] === name)) {
+    return cached
   }
+  const extended = Object.freeze([...names, "wechatpay-signature"])
+  withSignature.set(names, extended)
   return extended
 }
 
@@ -268,7 +273,6 @@ export const exchangeIn = <A, E>(
     const authorizeNow = syncAuthorize.get(signer)
     const userClient = Context.get(context, HttpClient.HttpClient)
     const direct = directTransportOf(userClient)
-    const client = direct === undefined ? prepareClient(userClient) : userClient
     const base = Context.get(context, BaseUrl)
     const hosts = base === PRIMARY_BASE_URL ? Context.get(context, FailoverHosts) : [base]
     const policy = Context.get(context, Retry)
@@ -316,7 +320,7 @@ export const exchangeIn = <A, E>(
       const own = finite && live
       const read = Effect.mapError(
         Effect.flatMap(
-          (own ? userClient : client).execute(request(host, authorization)),
+          (own ? userClient : prepareClient(userClient)).execute(request(host, authorization)),
           (response) => {
             const buffered = bufferedBody(response)
             return buffered !== undefined

@@ -267,8 +267,10 @@ export const make = (dispatcher: Undici.Dispatcher): HttpClient.HttpClient => {
       } catch (cause) {
         settle(Effect.fail(onError(new HttpClientError.RequestError({ request, reason: "Transport", cause }))))
       }
-      // interruption: stop waiting and abort the request
+      // interruption: stop waiting and abort the request (nothing to abort once it has ended:
+      // the effect resumed with runs inside this canceler's region)
       return Effect.sync(() => {
+        if (settled) return
         settled = true
         if (timer !== undefined) clearTimeout(timer)
         abort()
