@@ -6,63 +6,28 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { parseArgs } from "node:util"
-import { CONFIGS as MAIN_CONFIGS, REFERENCE_CONFIGS } from "./common.mjs"
+import { shortUrl } from "./common.mjs"
+import { oneClientArgs, runOneClient } from "./harness.mjs"
 
-const CONFIGS = [...MAIN_CONFIGS, ...REFERENCE_CONFIGS]
-import { generateKeys, runChild, startServer } from "./harness.mjs"
-
-const { values: args } = parseArgs({
-  options: {
-    config: { type: "string", default: "effect-fast" },
-    concurrency: { type: "string", default: "1" },
-    n: { type: "string", default: "3000" },
-    warmup: { type: "string", default: "500" },
-    kind: { type: "string", default: "all" },
-    top: { type: "string", default: "30" },
-    out: { type: "string", default: path.join(os.tmpdir(), "bench-profiles") }
-  }
+const args = oneClientArgs("effect-fast", {
+  kind: { type: "string", default: "all" },
+  top: { type: "string", default: "30" },
+  out: { type: "string", default: path.join(os.tmpdir(), "bench-profiles") }
 })
-if (!CONFIGS.includes(args.config) || !["all", "promoted"].includes(args.kind)) {
-  console.error(`usage: --config ${CONFIGS.join("|")} --kind all|promoted`)
+if (!["all", "promoted"].includes(args.kind)) {
+  console.error("usage: --kind all|promoted")
   process.exit(2)
 }
 const n = Number(args.n)
 fs.mkdirSync(args.out, { recursive: true })
 const file = path.join(args.out, `${args.config}-c${args.concurrency}-${args.kind}-${Date.now()}.heapprofile`)
-const keys = generateKeys()
-const server = await startServer(keys)
-let run
-try {
-  run = await runChild("./client.mjs", {
-    config: args.config,
-    baseUrl: server.baseUrl,
-    n,
-    warmup: Number(args.warmup),
-    concurrency: Number(args.concurrency),
-    ...keys,
-    profile: file,
-    heap: args.kind
-  })
-} finally {
-  await server.stop()
-}
-if (run.failure !== undefined) {
-  console.error(`client failed: ${run.failure}`)
-  process.exit(1)
-}
+await runOneClient(args, { profile: file, heap: args.kind })
 const { head } = JSON.parse(fs.readFileSync(file, "utf8"))
-const short = (url) => {
-  const nm = url.lastIndexOf("/node_modules/")
-  if (nm !== -1) return url.slice(nm + 14).replace(/\/dist\/(esm|cjs)\//, "/")
-  const d = url.indexOf("/dist/")
-  return d !== -1 ? url.slice(d + 1) : url.replace(/^file:\/\/.*\/bench\//, "bench/")
-}
 const byFunction = new Map()
 let total = 0
 const walk = (node) => {
   const { functionName, url, lineNumber } = node.callFrame
-  const key = `${functionName || "(anonymous)"}  ${short(url)}:${lineNumber + 1}`
+  const key = `${functionName || "(anonymous)"}  ${shortUrl(url)}:${lineNumber + 1}`
   byFunction.set(key, (byFunction.get(key) ?? 0) + node.selfSize)
   total += node.selfSize
   for (const child of node.children) walk(child)

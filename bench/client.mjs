@@ -17,6 +17,21 @@ const opts = await firstMessage()
 // floor: node:crypto + undici Pool + JSON.parse, nothing else
 // ---------------------------------------------------------------------------
 
+/** The request headers of a signed `GET path`: one RSA signature, the floor's way. */
+const signedHeaders = (path, privateKey) => {
+  const timestamp = String(Math.floor(Date.now() / 1000))
+  const nonce = crypto.randomBytes(16).toString("hex")
+  const signature = crypto.sign("sha256", Buffer.from(`GET\n${path}\n${timestamp}\n${nonce}\n\n`), privateKey)
+    .toString("base64")
+  return {
+    accept: "application/json",
+    "user-agent": USER_AGENT,
+    authorization:
+      `${SCHEME} mchid="${MCHID}",nonce_str="${nonce}",signature="${signature}",timestamp="${timestamp}",serial_no="${MERCHANT_SERIAL}"`,
+    "wechatpay-serial": opts.pubKeyId
+  }
+}
+
 const makeFloor = async () => {
   const { Pool } = await import("undici")
   const privateKey = crypto.createPrivateKey(opts.merchantKey)
@@ -24,21 +39,7 @@ const makeFloor = async () => {
   const pool = new Pool(opts.baseUrl, { pipelining: 1 })
   const call = async (i) => {
     const { path } = requestFor(i)
-    const timestamp = String(Math.floor(Date.now() / 1000))
-    const nonce = crypto.randomBytes(16).toString("hex")
-    const signature = crypto.sign("sha256", Buffer.from(`GET\n${path}\n${timestamp}\n${nonce}\n\n`), privateKey)
-      .toString("base64")
-    const { statusCode, headers, body } = await pool.request({
-      path,
-      method: "GET",
-      headers: {
-        accept: "application/json",
-        "user-agent": USER_AGENT,
-        authorization:
-          `${SCHEME} mchid="${MCHID}",nonce_str="${nonce}",signature="${signature}",timestamp="${timestamp}",serial_no="${MERCHANT_SERIAL}"`,
-        "wechatpay-serial": opts.pubKeyId
-      }
-    })
+    const { statusCode, headers, body } = await pool.request({ path, method: "GET", headers: signedHeaders(path, privateKey) })
     const text = await body.text()
     const ts = headers["wechatpay-timestamp"], rn = headers["wechatpay-nonce"]
     const sig = headers["wechatpay-signature"], serial = headers["wechatpay-serial"]
@@ -77,19 +78,7 @@ const makeMinimal = async () => {
   const lookup = (path) =>
     Effect.gen(function*() {
       const client = yield* HttpClient.HttpClient
-      const timestamp = String(Math.floor(Date.now() / 1000))
-      const nonce = crypto.randomBytes(16).toString("hex")
-      const signature = crypto.sign("sha256", Buffer.from(`GET\n${path}\n${timestamp}\n${nonce}\n\n`), privateKey)
-        .toString("base64")
-      const response = yield* client.get(opts.baseUrl + path, {
-        headers: {
-          accept: "application/json",
-          "user-agent": USER_AGENT,
-          authorization:
-            `${SCHEME} mchid="${MCHID}",nonce_str="${nonce}",signature="${signature}",timestamp="${timestamp}",serial_no="${MERCHANT_SERIAL}"`,
-          "wechatpay-serial": opts.pubKeyId
-        }
-      })
+      const response = yield* client.get(opts.baseUrl + path, { headers: signedHeaders(path, privateKey) })
       const text = yield* response.text
       const headers = response.headers
       const ts = headers["wechatpay-timestamp"], rn = headers["wechatpay-nonce"], sig = headers["wechatpay-signature"]

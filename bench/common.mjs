@@ -11,6 +11,15 @@ export const USER_AGENT = "effect-wechatpay-bench (floor)"
 export const CONFIGS = ["floor", "effect-undici", "effect-fast"]
 /** Reference points run only when named with --only (see README): what the design allows. */
 export const REFERENCE_CONFIGS = ["minimal-undici", "minimal-pool"]
+export const KNOWN_CONFIGS = [...CONFIGS, ...REFERENCE_CONFIGS]
+
+/** A profile frame's URL, short: `package/file` in node_modules, `dist/...`, `bench/...`. */
+export const shortUrl = (url) => {
+  const nm = url.lastIndexOf("/node_modules/")
+  if (nm !== -1) return url.slice(nm + 14).replace(/\/dist\/(esm|cjs)\//, "/")
+  const d = url.indexOf("/dist/")
+  return d !== -1 ? url.slice(d + 1) : url.replace(/^file:\/\/.*\/bench\//, "bench/")
+}
 
 // A handful of users so the server caches a few dozen bodies, not one.
 const USERS = Array.from({ length: 8 }, (_, i) => ({

@@ -1,9 +1,10 @@
-// Process plumbing shared by run.mjs and profile.mjs: keys, the server process,
-// child runs with a time limit, and cleanup.
+// Process plumbing shared by run.mjs and the one-client tools (profile, alloc, gc-trace):
+// keys, the server process, child runs with a time limit, and cleanup.
 import { fork } from "node:child_process"
 import * as crypto from "node:crypto"
 import { fileURLToPath } from "node:url"
-import { PUB_KEY_ID } from "./common.mjs"
+import { parseArgs } from "node:util"
+import { KNOWN_CONFIGS, PUB_KEY_ID } from "./common.mjs"
 
 const here = (file) => fileURLToPath(new URL(file, import.meta.url))
 
@@ -118,4 +119,54 @@ export const startServer = async (keys) => {
       clearTimeout(timer)
     }
   }
+}
+
+/**
+ * The command line of a one-client tool: --config, --concurrency, --n, --warmup and the
+ * tool's own `options`; exits with a usage message on an unknown configuration.
+ */
+export const oneClientArgs = (defaultConfig, options = {}) => {
+  const { values } = parseArgs({
+    options: {
+      config: { type: "string", default: defaultConfig },
+      concurrency: { type: "string", default: "1" },
+      n: { type: "string", default: "3000" },
+      warmup: { type: "string", default: "500" },
+      ...options
+    }
+  })
+  if (!KNOWN_CONFIGS.includes(values.config)) {
+    console.error(`unknown configuration ${values.config}; known: ${KNOWN_CONFIGS.join(", ")}`)
+    process.exit(2)
+  }
+  return values
+}
+
+/**
+ * Generates keys, starts the server, runs one client of `args` (with `extra` in its
+ * message and `execArgv` for its node), stops the server and answers the client's reply;
+ * exits 1 when the client failed.
+ */
+export const runOneClient = async (args, extra = {}, execArgv = []) => {
+  const keys = generateKeys()
+  const server = await startServer(keys)
+  let run
+  try {
+    run = await runChild("./client.mjs", {
+      config: args.config,
+      baseUrl: server.baseUrl,
+      n: Number(args.n),
+      warmup: Number(args.warmup),
+      concurrency: Number(args.concurrency),
+      ...keys,
+      ...extra
+    }, { execArgv })
+  } finally {
+    await server.stop()
+  }
+  if (run.failure !== undefined) {
+    console.error(`client failed: ${run.failure}`)
+    process.exit(1)
+  }
+  return run.reply
 }

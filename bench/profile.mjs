@@ -6,56 +6,25 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { parseArgs } from "node:util"
-import { CONFIGS as MAIN_CONFIGS, REFERENCE_CONFIGS } from "./common.mjs"
-import { generateKeys, runChild, startServer } from "./harness.mjs"
+import { shortUrl } from "./common.mjs"
+import { oneClientArgs, runOneClient } from "./harness.mjs"
 
 process.on("unhandledRejection", (e) => {
   console.error("unhandled rejection:", e)
   process.exit(1)
 })
 
-const { values: args } = parseArgs({
-  options: {
-    config: { type: "string", default: "effect-undici" },
-    concurrency: { type: "string", default: "1" },
-    n: { type: "string", default: "3000" },
-    warmup: { type: "string", default: "500" },
-    top: { type: "string", default: "25" },
-    out: { type: "string", default: path.join(os.tmpdir(), "bench-profiles") }
-  }
+const args = oneClientArgs("effect-undici", {
+  top: { type: "string", default: "25" },
+  out: { type: "string", default: path.join(os.tmpdir(), "bench-profiles") }
 })
-const CONFIGS = [...MAIN_CONFIGS, ...REFERENCE_CONFIGS]
-if (!CONFIGS.includes(args.config)) {
-  console.error(`unknown configuration ${args.config}; known: ${CONFIGS.join(", ")}`)
-  process.exit(2)
-}
 const n = Number(args.n), concurrency = Number(args.concurrency)
 fs.mkdirSync(args.out, { recursive: true })
 const file = path.join(args.out, `${args.config}-c${concurrency}-${Date.now()}.cpuprofile`)
 
-const keys = generateKeys()
-const server = await startServer(keys)
-let run
-try {
-  run = await runChild("./client.mjs", {
-    config: args.config,
-    baseUrl: server.baseUrl,
-    n,
-    warmup: Number(args.warmup),
-    concurrency,
-    ...keys,
-    profile: file
-  })
-} finally {
-  await server.stop()
-}
-if (run.failure !== undefined) {
-  console.error(`client failed: ${run.failure}`)
-  process.exit(1)
-}
-if (run.reply.skipped) {
-  console.log(`${args.config}: skipped (${run.reply.skipped})`)
+const reply = await runOneClient(args, { profile: file })
+if (reply.skipped) {
+  console.log(`${args.config}: skipped (${reply.skipped})`)
   process.exit(0)
 }
 
@@ -93,12 +62,6 @@ const bucketOf = (frame) => {
   if (url.includes("/bench/")) return "bench"
   return url
 }
-const short = (url) => {
-  const nm = url.lastIndexOf("/node_modules/")
-  if (nm !== -1) return url.slice(nm + 14).replace(/\/dist\/(esm|cjs)\//, "/")
-  const d = url.indexOf("/dist/")
-  return d !== -1 ? url.slice(d + 1) : url.replace(/^file:\/\/.*\/bench\//, "bench/")
-}
 
 const buckets = new Map(), functions = new Map(), files = new Map()
 let total = 0
@@ -109,10 +72,10 @@ for (const [id, us] of selfUs) {
   const bucket = bucketOf(callFrame)
   buckets.set(bucket, (buckets.get(bucket) ?? 0) + us)
   if (callFrame.url !== "") {
-    const f = short(callFrame.url)
+    const f = shortUrl(callFrame.url)
     files.set(f, (files.get(f) ?? 0) + us)
   }
-  const key = `${callFrame.functionName || "(anonymous)"}  ${short(callFrame.url)}:${callFrame.lineNumber + 1}`
+  const key = `${callFrame.functionName || "(anonymous)"}  ${shortUrl(callFrame.url)}:${callFrame.lineNumber + 1}`
   functions.set(key, (functions.get(key) ?? 0) + us)
 }
 
@@ -122,7 +85,7 @@ const table = (title, map, limit) => {
   console.log(`\n${title}\n\n| | µs/req | share |\n|---|---:|---:|`)
   for (const [k, us] of rows) console.log(`| ${k} | ${(us / n).toFixed(1)} | ${((100 * us) / total).toFixed(1)} % |`)
 }
-const r = run.reply.result
+const r = reply.result
 console.log(
   `## CPU profile: ${args.config}, C=${concurrency}, N=${n} (measured phase only, 100 µs sampling)\n\n` +
     `main-thread samples ${(total / n).toFixed(0)} µs/req (process.cpuUsage ${(r.cpuMsPerReq * 1000).toFixed(0)} µs/req, ` +

@@ -7,7 +7,7 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import { parseArgs } from "node:util"
-import { CONFIGS, median, REFERENCE_CONFIGS } from "./common.mjs"
+import { CONFIGS, KNOWN_CONFIGS, median } from "./common.mjs"
 import { generateKeys, runChild, startServer } from "./harness.mjs"
 
 process.on("unhandledRejection", (e) => {
@@ -48,8 +48,8 @@ const importRuns = positiveInt("import-runs", args["import-runs"])
 const concurrencies = args.concurrency.split(",").map((c) => positiveInt("concurrency", c.trim()))
 const configs = args.only.split(",").map((c) => c.trim()).filter((c) => c !== "")
 for (const c of configs) {
-  if (!CONFIGS.includes(c) && !REFERENCE_CONFIGS.includes(c)) {
-    console.error(`unknown configuration ${c}; known: ${[...CONFIGS, ...REFERENCE_CONFIGS].join(", ")}`)
+  if (!KNOWN_CONFIGS.includes(c)) {
+    console.error(`unknown configuration ${c}; known: ${KNOWN_CONFIGS.join(", ")}`)
     process.exit(2)
   }
 }

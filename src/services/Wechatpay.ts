@@ -469,8 +469,17 @@ export const send = <A>(
   decode: Decoder<A>,
   options?: { readonly annotateSpan?: boolean | undefined }
 ): Effect.Effect<WechatpayResponse<A>, WechatpayError, Requirements> =>
+  sendAs(canonical, decode, options?.annotateSpan === true, toResponse)
+
+/** `send` answering what `select` makes of the decoded 2xx. */
+const sendAs = <A, B>(
+  canonical: string,
+  decode: Decoder<A>,
+  annotate: boolean,
+  select: Select<A, B>
+): Effect.Effect<B, WechatpayError, Requirements> =>
   Effect.contextWithEffect((context: Context.Context<Requirements>) =>
-    sendIn(context, canonical, decode, options?.annotateSpan === true, undefined, toResponse)
+    sendIn(context, canonical, decode, annotate, undefined, select)
   )
 
 /** `send` with the context (and, when there is no span to annotate, the fiber) at hand. */
@@ -612,9 +621,7 @@ export const endpoint = <RA, RI, A, AI>(options: {
     // attributes go on the query's own span, never on the caller's
     return traced(name, (fiber) =>
       fiber === undefined
-        ? Effect.contextWithEffect((context: Context.Context<Requirements>) =>
-          sendIn(context, url, decode, true, undefined, select)
-        )
+        ? sendAs(url, decode, true, select)
         : sendIn(fiber.currentContext as Context.Context<Requirements>, url, decode, false, fiber, select))
   }
   return Object.assign((input: RI) => call(input, toResponse), {
