@@ -1,7 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
-import { Duration, Effect, Fiber, Layer } from "effect"
+import * as Headers from "@effect/platform/Headers"
+import { Duration, Effect, Exit, Fiber, FiberRef, Layer } from "effect"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
 import { Payscore, Wechatpay } from "../src/index.js"
@@ -125,5 +126,100 @@ describe(`timeouts and interruption on the live clock, over real HTTP (${transpo
       yield* Fiber.interrupt(fiber)
       assert.strictEqual(ended, 2, "the attempt ended before the interruption completed")
     }).pipe(Effect.provide(layer))
+  })
+
+  it.live("after a timed-out attempt the caller's fiber goes on, and the next attempt (a retry) is made and timed alike", () =>
+    withHangingServer((stats) =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(
+          query.pipe(
+            Effect.provideService(Wechatpay.RequestTimeout, "150 millis"),
+            Effect.provideService(Wechatpay.Retry, { maxAttempts: 2, baseDelay: 10, maxDelay: 10, jitter: false })
+          )
+        )
+        assert.strictEqual(error._tag === "NetworkError" && error.reason, "Timeout")
+        assert.strictEqual(error._tag === "NetworkError" && error.attempts, 2)
+        assert.strictEqual(stats.hits, 2)
+        // the fiber that saw the timeouts is not left interrupted: it sleeps and answers
+        yield* Effect.sleep("20 millis")
+        assert.isTrue(yield* eventually(() => stats.aborted === 2), "both attempts aborted")
+      })
+    ))
+
+  it.live("the client's fiber refs are back as they were after a lookup that timed out", () =>
+    withHangingServer(() =>
+      Effect.gen(function*() {
+        const before = [
+          yield* FiberRef.get(HttpClient.currentTracerPropagation),
+          yield* FiberRef.get(Headers.currentRedactedNames),
+          yield* FiberRef.get(HttpClient.currentTracerDisabledWhen)
+        ]
+        yield* Effect.flip(query.pipe(Effect.provideService(Wechatpay.RequestTimeout, "100 millis")))
+        const after = [
+          yield* FiberRef.get(HttpClient.currentTracerPropagation),
+          yield* FiberRef.get(Headers.currentRedactedNames),
+          yield* FiberRef.get(HttpClient.currentTracerDisabledWhen)
+        ]
+        assert.deepStrictEqual(after, before)
+        assert.isFalse((yield* FiberRef.get(FiberRef.interruptedCause))._tag !== "Empty", "not interrupted")
+      })
+    ))
+
+  it.live("a fiber the caller forked before the lookup lives on when the lookup times out", () =>
+    withHangingServer(() =>
+      Effect.gen(function*() {
+        const child = yield* Effect.fork(Effect.never)
+        const error = yield* Effect.flip(query.pipe(Effect.provideService(Wechatpay.RequestTimeout, "100 millis")))
+        assert.strictEqual(error._tag === "NetworkError" && error.reason, "Timeout")
+        yield* Effect.sleep("50 millis") // an interruption would have reached the child by now
+        assert.isNull(child.unsafePoll(), "the caller's child is still running")
+        yield* Fiber.interrupt(child)
+      })
+    ))
+
+  describe("with a hand-made HttpClient", () => {
+    const layerWith = (client: HttpClient.HttpClient) =>
+      Layer.mergeAll(
+        world.SignerLive,
+        world.VerifierLive,
+        NoRetry,
+        Layer.succeed(HttpClient.HttpClient, client),
+        Layer.succeed(Wechatpay.BaseUrl, "http://127.0.0.1:9")
+      )
+
+    it.live("the timeout forks no fiber: the client runs in the caller's own fiber", () => {
+      const seen: Array<number> = []
+      const client = HttpClient.make((request, _url, _signal, fiber) => {
+        seen.push(fiber.id().id)
+        return Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport" }))
+      })
+      return Effect.gen(function*() {
+        const caller = yield* Effect.fiberId
+        const error = yield* Effect.flip(query)
+        assert.strictEqual(error._tag === "NetworkError" && error.reason, "Transport")
+        assert.deepStrictEqual(seen, [caller._tag === "Runtime" ? caller.id : -1])
+      }).pipe(Effect.provide(layerWith(client)), Effect.provideService(Wechatpay.RequestTimeout, "1 second"))
+    })
+
+    it.live("a client that ignores the abort signal still times out", () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(query.pipe(Effect.provideService(Wechatpay.RequestTimeout, "100 millis")))
+        assert.strictEqual(error._tag === "NetworkError" && error.reason, "Timeout")
+      }).pipe(Effect.provide(layerWith(HttpClient.make(() => Effect.never)))))
+
+    it.live("an interruption from elsewhere during a timed-out attempt is an interruption, not a timeout", () => {
+      // the attempt cannot be cut short: the timeout fires at 100 ms, the caller is interrupted at 150 ms
+      const client = HttpClient.make((request) =>
+        Effect.uninterruptible(Effect.sleep("300 millis")).pipe(
+          Effect.zipRight(Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport" })))
+        )
+      )
+      return Effect.gen(function*() {
+        const fiber = yield* Effect.fork(query.pipe(Effect.provideService(Wechatpay.RequestTimeout, "100 millis")))
+        yield* Effect.sleep("150 millis")
+        const exit = yield* Fiber.interrupt(fiber)
+        assert.isTrue(Exit.isInterrupted(exit), `exit: ${String(exit)}`)
+      }).pipe(Effect.provide(layerWith(client)))
+    })
   })
 })

@@ -6,15 +6,16 @@ import * as Headers from "@effect/platform/Headers"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import type * as FiberId from "effect/FiberId"
+import * as FiberId from "effect/FiberId"
 import type * as Arr from "effect/Array"
 import * as FiberRef from "effect/FiberRef"
 import * as FiberRefs from "effect/FiberRefs"
 import * as Runtime from "effect/Runtime"
 import * as RuntimeFlags from "effect/RuntimeFlags"
-import type * as Exit from "effect/Exit"
+import * as Exit from "effect/Exit"
 import { BusinessError, NetworkError, SignatureError } from "../errors/Errors.js"
 import { signingFailed } from "./crypto.js"
 import { syncAuthorize } from "./fastPaths.js"
@@ -194,6 +195,110 @@ const raceTimer = <A, E, E2>(
   })
 
 /**
+ * Whom the in-place timeout names as the interruptor: no real fiber's id
+ * (those count up from 0), so its interruption is told apart from any other.
+ */
+const TIMEOUT_INTERRUPTOR = FiberId.make(-1, 0)
+
+/** The two fields of Effect's `FiberRuntime` the in-place timeout reads (absent: it is not used). */
+interface FiberState {
+  readonly _children?: ReadonlySet<unknown> | null
+  readonly currentRuntimeFlags?: RuntimeFlags.RuntimeFlags
+}
+
+/**
+ * Whether {@link timeoutInPlace} may interrupt this fiber: it is interruptible
+ * (an uninterruptible caller could not be cut short), and it has no child
+ * fibers (an interruption reaches every child, and the caller's own must not
+ * be touched). Read from the `FiberRuntime`'s fields; on any other fiber
+ * implementation the answer is no.
+ */
+const canTimeOutInPlace = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean => {
+  const state = fiber as unknown as FiberState
+  const flags = state.currentRuntimeFlags
+  const children = state._children
+  return typeof flags === "number" && RuntimeFlags.interruptible(flags) &&
+    (children === null || (children instanceof Set && children.size === 0))
+}
+
+/** An interruption by {@link TIMEOUT_INTERRUPTOR} alone. */
+const interruptedByTimeoutOnly = (cause: Cause.Cause<never>): boolean => {
+  if (!Cause.isInterruptedOnly(cause)) return false
+  for (const id of Cause.interruptors(cause)) {
+    if (id !== TIMEOUT_INTERRUPTOR) return false
+  }
+  return true
+}
+
+/**
+ * `Effect.timeoutFail` on the live clock without a fiber: the effect runs in
+ * the caller's own fiber, with the client's fiber refs (`quiet`) set for its
+ * duration, and a `setTimeout` that, should it fire first, interrupts the
+ * caller's fiber as {@link TIMEOUT_INTERRUPTOR}. The interruption ends the
+ * attempt like any other (the transport aborts the request) and is caught at
+ * the end of the region, where it is taken back (the fiber's interrupted
+ * cause cleared) and answered as `onTimeout()`. An interruption from anyone
+ * else is left in place and ends the caller as usual.
+ *
+ * Safe because the fiber cannot be running when a timer fires: it is
+ * suspended inside the region, and its next step handles the interruption
+ * first (a fiber's messages are processed in order), so the interruption
+ * never lands outside the region. Used only when {@link canTimeOutInPlace}:
+ * no fiber, no runtime, no scheduler hop to resume the caller (measured in
+ * `bench/`), where {@link raceTimer} makes all three.
+ */
+const timeoutInPlace = <A, E, E2>(
+  fiber: Fiber.RuntimeFiber<unknown, unknown>,
+  effect: Effect.Effect<A, E>,
+  millis: number,
+  onTimeout: () => E2,
+  quiet: (refs: FiberRefs.FiberRefs, fiberId: FiberId.Runtime) => FiberRefs.FiberRefs
+): Effect.Effect<A, E | E2> =>
+  Effect.uninterruptibleMask((restore) => {
+    const propagation = fiber.getFiberRef(HttpClient.currentTracerPropagation)
+    const redacted = fiber.getFiberRef(Headers.currentRedactedNames)
+    const disabledWhen = fiber.getFiberRef(HttpClient.currentTracerDisabledWhen)
+    let expired = false
+    const timer = setTimeout(() => {
+      expired = true
+      fiber.unsafeInterruptAsFork(TIMEOUT_INTERRUPTOR)
+    }, millis)
+    const settle = (exit: Exit.Exit<A, E>): Effect.Effect<A, E | E2> => {
+      clearTimeout(timer)
+      // the timer fired (so the fiber has handled its interruption by now): take it back
+      // unless someone else interrupted the caller as well
+      const takeBack = expired && interruptedByTimeoutOnly(fiber.getFiberRef(FiberRef.interruptedCause))
+      const answer: Effect.Effect<A, E | E2> = takeBack ? Effect.fail(onTimeout()) : exit
+      return Effect.zipRight(
+        Effect.updateFiberRefs((fiberId, refs) =>
+          FiberRefs.updateManyAs(refs, {
+            entries: takeBack
+              ? [
+                [HttpClient.currentTracerPropagation, [[fiberId, propagation]]],
+                [Headers.currentRedactedNames, [[fiberId, redacted]]],
+                [HttpClient.currentTracerDisabledWhen, [[fiberId, disabledWhen]]],
+                [FiberRef.interruptedCause, [[fiberId, Cause.empty]]]
+              ]
+              : [
+                [HttpClient.currentTracerPropagation, [[fiberId, propagation]]],
+                [Headers.currentRedactedNames, [[fiberId, redacted]]],
+                [HttpClient.currentTracerDisabledWhen, [[fiberId, disabledWhen]]]
+              ]
+          })
+        ),
+        answer
+      )
+    }
+    return Effect.matchCauseEffect(
+      Effect.zipRight(Effect.updateFiberRefs((fiberId, refs) => quiet(refs, fiberId)), restore(effect)),
+      {
+        onSuccess: (a) => settle(Exit.succeed(a)),
+        onFailure: (cause) => settle(Exit.failCause(cause))
+      }
+    )
+  })
+
+/**
  * One HTTP exchange as received: status, headers, the raw body (bytes and
  * UTF-8 text) and when it arrived (epoch milliseconds, from the `Clock`).
  *
@@ -331,7 +436,13 @@ export const exchangeIn = <A, E>(
         toNetworkError
       )
       const timed = own
-        ? raceTimer(fiber, read, limitMillis, timedOut, fiber.currentTracer === builtInTracer ? quietWithoutSpans : quietWithSpans)
+        ? (canTimeOutInPlace(fiber) ? timeoutInPlace : raceTimer)(
+          fiber,
+          read,
+          limitMillis,
+          timedOut,
+          fiber.currentTracer === builtInTracer ? quietWithoutSpans : quietWithSpans
+        )
         : finite
         ? Effect.timeoutFail(read, { duration: limit, onTimeout: timedOut })
         : read
