@@ -140,7 +140,9 @@ const bufferedBody = (response: HttpClientResponse.HttpClientResponse): Uint8Arr
   (response as unknown as { [BufferedBody]?: Uint8Array })[BufferedBody]
 
 /**
- * `Effect.timeoutFail` on the live clock, cheaper: the effect runs in a root
+ * The fallback of {@link timeoutInPlace} (a caller in an uninterruptible
+ * region, or one with child fibers): `Effect.timeoutFail` on the live clock,
+ * cheaper: the effect runs in a root
  * fiber started at once on the caller's runtime (no scheduler hop, no message
  * to the parent fiber), with `updateRefs` applied to its fiber refs as it is
  * made, raced against one `setTimeout` (measured in `bench/`: a quarter of a
