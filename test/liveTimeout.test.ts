@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as Headers from "@effect/platform/Headers"
-import { Duration, Effect, Exit, Fiber, FiberRef, Layer } from "effect"
+import { Cause, Duration, Effect, Either, Exit, Fiber, FiberId, FiberRef, HashMap, Layer, Scheduler } from "effect"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
 import { Payscore, Wechatpay } from "../src/index.js"
@@ -220,6 +220,105 @@ describe(`timeouts and interruption on the live clock, over real HTTP (${transpo
         const exit = yield* Fiber.interrupt(fiber)
         assert.isTrue(Exit.isInterrupted(exit), `exit: ${String(exit)}`)
       }).pipe(Effect.provide(layerWith(client)))
+    })
+
+    it.live("a client that forks a fiber: the fiber ends with the attempt, as it would with a fiber of the attempt's own", () => {
+      let forked: Fiber.RuntimeFiber<unknown, unknown> | undefined
+      const client = HttpClient.make((request) =>
+        Effect.fork(Effect.never).pipe(
+          Effect.tap((fiber) => Effect.sync(() => (forked = fiber))),
+          Effect.zipRight(Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport" })))
+        )
+      )
+      return Effect.gen(function*() {
+        yield* Effect.flip(query)
+        assert.isTrue(forked !== undefined && Exit.isExit(forked.unsafePoll()), "the client's fiber has ended")
+      }).pipe(Effect.provide(layerWith(client)), Effect.provideService(Wechatpay.RequestTimeout, "1 second"))
+    })
+
+    it.live("fiber-ref changes a client makes stay inside the attempt", () => {
+      const client = HttpClient.make((request) =>
+        FiberRef.update(FiberRef.currentLogAnnotations, HashMap.set<string, unknown>("inside-client", "yes")).pipe(
+          Effect.zipRight(Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport" })))
+        )
+      )
+      return Effect.gen(function*() {
+        yield* Effect.flip(query)
+        const annotations = yield* FiberRef.get(FiberRef.currentLogAnnotations)
+        assert.isFalse(HashMap.has(annotations, "inside-client"))
+      }).pipe(Effect.provide(layerWith(client)), Effect.provideService(Wechatpay.RequestTimeout, "1 second"))
+    })
+
+    it.live("a client that makes a lookup of its own: the outer timeout still holds", () => {
+      // inner transport: cannot be cut short for 150 ms; its lookup has a 120 ms timeout
+      const inner = Layer.merge(
+        layerWith(HttpClient.make((request) =>
+          Effect.uninterruptible(Effect.sleep("150 millis")).pipe(
+            Effect.zipRight(Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport" })))
+          )
+        )),
+        Layer.succeed(Wechatpay.RequestTimeout, "120 millis")
+      )
+      let innerAnswer = ""
+      const outer = HttpClient.make((request) =>
+        Effect.gen(function*() {
+          const result = yield* Effect.either(Effect.provide(query, inner))
+          innerAnswer = Either.isLeft(result) && result.left._tag === "NetworkError" ? result.left.reason : "?"
+          yield* Effect.sleep("1 second")
+          return yield* Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport" }))
+        })
+      )
+      return Effect.gen(function*() {
+        const started = Date.now()
+        const error = yield* Effect.flip(query.pipe(Effect.provideService(Wechatpay.RequestTimeout, "100 millis")))
+        const elapsed = Date.now() - started
+        assert.strictEqual(error._tag === "NetworkError" && error.reason, "Timeout")
+        assert.isBelow(elapsed, 400, "the outer lookup answered when its inner one ended, not a second later")
+        assert.strictEqual(innerAnswer, "", "the inner lookup was cut short by the outer timeout, before it answered")
+      }).pipe(Effect.provide(layerWith(outer)))
+    })
+
+    it.live("an interruption arriving while the timed-out attempt is being wound up is never lost", () => {
+      // A scheduler that yields at the n-th step after the fiber has taken the timeout's
+      // interruption, and interrupts the fiber (as a parent would) during that yield: for every n,
+      // the caller, which goes on to wait for ever, must end interrupted.
+      const PARENT = FiberId.make(999_999, 0)
+      const timeoutTaken = (fiber: Fiber.RuntimeFiber<unknown, unknown>) =>
+        Cause.interruptors(fiber.getFiberRef(FiberRef.interruptedCause)).pipe((ids) => [...ids].some((id) => id._tag === "Runtime" && id.id === -1))
+      const probe = (n: number) => {
+        let count = 0
+        const state = { fired: false }
+        const scheduler: Scheduler.Scheduler = {
+          scheduleTask: (task) => void setTimeout(task, 0),
+          shouldYield: (fiber) => {
+            if (state.fired || !timeoutTaken(fiber) || ++count < n) return false
+            state.fired = true
+            queueMicrotask(() => fiber.unsafeInterruptAsFork(PARENT))
+            return 0
+          }
+        }
+        return { scheduler, state }
+      }
+      return Effect.gen(function*() {
+        let firedAtLeastOnce = 0
+        for (let n = 1; n <= 20; n++) {
+          const { scheduler, state } = probe(n)
+          const fiber = yield* Effect.fork(Effect.withScheduler(
+            Effect.zipRight(Effect.either(query.pipe(Effect.provideService(Wechatpay.RequestTimeout, "5 millis"))), Effect.never),
+            scheduler
+          ))
+          const exit = yield* Effect.timeout(Fiber.await(fiber), "300 millis").pipe(Effect.option)
+          // past the n-th step the timeout's interruption was already taken back: no probe, no parent
+          if (!state.fired) {
+            yield* Fiber.interrupt(fiber)
+            continue
+          }
+          firedAtLeastOnce++
+          if (exit._tag === "None") yield* Fiber.interrupt(fiber)
+          assert.isTrue(exit._tag === "Some" && Exit.isInterrupted(exit.value), `n=${n}: the parent's interruption was lost`)
+        }
+        assert.isAtLeast(firedAtLeastOnce, 10)
+      }).pipe(Effect.provide(layerWith(HttpClient.make(() => Effect.never))))
     })
   })
 })

@@ -204,28 +204,34 @@ const TIMEOUT_INTERRUPTOR = FiberId.make(-1, 0)
 
 /** The two fields of Effect's `FiberRuntime` the in-place timeout reads (absent: it is not used). */
 interface FiberState {
-  readonly _children?: ReadonlySet<unknown> | null
+  readonly _children?: ReadonlySet<Fiber.RuntimeFiber<unknown, unknown>> | null
   readonly currentRuntimeFlags?: RuntimeFlags.RuntimeFlags
 }
 
+/** Fibers inside a {@link timeoutInPlace} region: one region per fiber (they share the interruptor). */
+const inPlace = new WeakSet<Fiber.RuntimeFiber<unknown, unknown>>()
+
+const childrenOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>) => (fiber as unknown as FiberState)._children
+
 /**
  * Whether {@link timeoutInPlace} may interrupt this fiber: it is interruptible
- * (an uninterruptible caller could not be cut short), and it has no child
- * fibers (an interruption reaches every child, and the caller's own must not
- * be touched). Read from the `FiberRuntime`'s fields; on any other fiber
+ * (an uninterruptible caller could not be cut short), it has no child fibers
+ * (an interruption reaches every child, and the caller's own must not be
+ * touched), and it is not inside such a region already (a client that itself
+ * makes a lookup). Read from the `FiberRuntime`'s fields; on any other fiber
  * implementation the answer is no.
  */
 const canTimeOutInPlace = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean => {
-  const state = fiber as unknown as FiberState
-  const flags = state.currentRuntimeFlags
-  const children = state._children
+  const flags = (fiber as unknown as FiberState).currentRuntimeFlags
+  const children = childrenOf(fiber)
   return typeof flags === "number" && RuntimeFlags.interruptible(flags) &&
-    (children === null || (children instanceof Set && children.size === 0))
+    (children === null || (children instanceof Set && children.size === 0)) &&
+    !inPlace.has(fiber)
 }
 
-/** An interruption by {@link TIMEOUT_INTERRUPTOR} alone. */
+/** An interruption, by {@link TIMEOUT_INTERRUPTOR} alone. */
 const interruptedByTimeoutOnly = (cause: Cause.Cause<never>): boolean => {
-  if (!Cause.isInterruptedOnly(cause)) return false
+  if (Cause.isEmpty(cause) || !Cause.isInterruptedOnly(cause)) return false
   for (const id of Cause.interruptors(cause)) {
     if (id !== TIMEOUT_INTERRUPTOR) return false
   }
@@ -240,14 +246,22 @@ const interruptedByTimeoutOnly = (cause: Cause.Cause<never>): boolean => {
  * attempt like any other (the transport aborts the request) and is caught at
  * the end of the region, where it is taken back (the fiber's interrupted
  * cause cleared) and answered as `onTimeout()`. An interruption from anyone
- * else is left in place and ends the caller as usual.
+ * else is kept and ends the caller as usual.
  *
  * Safe because the fiber cannot be running when a timer fires: it is
  * suspended inside the region, and its next step handles the interruption
  * first (a fiber's messages are processed in order), so the interruption
- * never lands outside the region. Used only when {@link canTimeOutInPlace}:
- * no fiber, no runtime, no scheduler hop to resume the caller (measured in
- * `bench/`), where {@link raceTimer} makes all three.
+ * never lands outside the region. The end of the region is one step (the
+ * decision to take the interruption back and the clearing cannot be split by
+ * a yield, during which another interruption could arrive). As with a fiber
+ * of its own, the attempt leaves nothing behind: the caller's fiber refs are
+ * put back as they were before it (whatever the client changed), and fibers
+ * the client forked in the caller's fiber are interrupted and awaited (a
+ * fiber that another fiber grafts onto the caller's scope with
+ * `Effect.transplant` during the attempt counts as one of those). Used
+ * only when {@link canTimeOutInPlace}: no fiber, no runtime, no scheduler hop
+ * to resume the caller (measured in `bench/`), where {@link raceTimer} makes
+ * all three.
  */
 const timeoutInPlace = <A, E, E2>(
   fiber: Fiber.RuntimeFiber<unknown, unknown>,
@@ -257,42 +271,46 @@ const timeoutInPlace = <A, E, E2>(
   quiet: (refs: FiberRefs.FiberRefs, fiberId: FiberId.Runtime) => FiberRefs.FiberRefs
 ): Effect.Effect<A, E | E2> =>
   Effect.uninterruptibleMask((restore) => {
-    const propagation = fiber.getFiberRef(HttpClient.currentTracerPropagation)
-    const redacted = fiber.getFiberRef(Headers.currentRedactedNames)
-    const disabledWhen = fiber.getFiberRef(HttpClient.currentTracerDisabledWhen)
+    inPlace.add(fiber)
+    let before: FiberRefs.FiberRefs | undefined
     let expired = false
+    let timedOut = false
     const timer = setTimeout(() => {
       expired = true
       fiber.unsafeInterruptAsFork(TIMEOUT_INTERRUPTOR)
     }, millis)
-    const settle = (exit: Exit.Exit<A, E>): Effect.Effect<A, E | E2> => {
-      clearTimeout(timer)
-      // the timer fired (so the fiber has handled its interruption by now): take it back
-      // unless someone else interrupted the caller as well
-      const takeBack = expired && interruptedByTimeoutOnly(fiber.getFiberRef(FiberRef.interruptedCause))
-      const answer: Effect.Effect<A, E | E2> = takeBack ? Effect.fail(onTimeout()) : exit
-      return Effect.zipRight(
-        Effect.updateFiberRefs((fiberId, refs) =>
-          FiberRefs.updateManyAs(refs, {
-            entries: takeBack
-              ? [
-                [HttpClient.currentTracerPropagation, [[fiberId, propagation]]],
-                [Headers.currentRedactedNames, [[fiberId, redacted]]],
-                [HttpClient.currentTracerDisabledWhen, [[fiberId, disabledWhen]]],
-                [FiberRef.interruptedCause, [[fiberId, Cause.empty]]]
-              ]
-              : [
-                [HttpClient.currentTracerPropagation, [[fiberId, propagation]]],
-                [Headers.currentRedactedNames, [[fiberId, redacted]]],
-                [HttpClient.currentTracerDisabledWhen, [[fiberId, disabledWhen]]]
-              ]
-          })
-        ),
-        answer
+    const settle = (exit: Exit.Exit<A, E>): Effect.Effect<A, E | E2> =>
+      Effect.flatMap(
+        Effect.updateFiberRefs((fiberId, refs) => {
+          clearTimeout(timer)
+          inPlace.delete(fiber)
+          // the timer fired, so the fiber has handled its interruption by now: take it back
+          // unless someone else interrupted the caller as well, whose interruption is kept
+          const cause = FiberRefs.getOrDefault(refs, FiberRef.interruptedCause)
+          timedOut = expired && interruptedByTimeoutOnly(cause)
+          const keep = timedOut ? Cause.empty : cause
+          const restored = before ?? refs
+          return Cause.isEmpty(keep) && Cause.isEmpty(FiberRefs.getOrDefault(restored, FiberRef.interruptedCause))
+            ? restored
+            : FiberRefs.updateAs(restored, { fiberId, fiberRef: FiberRef.interruptedCause, value: keep })
+        }),
+        () => {
+          const answer: Effect.Effect<A, E | E2> = timedOut ? Effect.fail(onTimeout()) : exit
+          // the region began without children: any now were forked by the client
+          const children = childrenOf(fiber)
+          return children === null || children === undefined || children.size === 0
+            ? answer
+            : Effect.zipRight(Fiber.interruptAll(Array.from(children)), answer)
+        }
       )
-    }
     return Effect.matchCauseEffect(
-      Effect.zipRight(Effect.updateFiberRefs((fiberId, refs) => quiet(refs, fiberId)), restore(effect)),
+      Effect.zipRight(
+        Effect.updateFiberRefs((fiberId, refs) => {
+          before = refs
+          return quiet(refs, fiberId)
+        }),
+        restore(effect)
+      ),
       {
         onSuccess: (a) => settle(Exit.succeed(a)),
         onFailure: (cause) => settle(Exit.failCause(cause))
