@@ -1,6 +1,6 @@
 // One benchmark client, in its own process (forked by run.mjs or profile.mjs).
 // IPC in: { config, baseUrl, n, warmup, concurrency, merchantKey, platformPublicKey,
-//           pubKeyId, profile?: path }
+//           pubKeyId, profile?: path, heap?: "all" | "promoted", windows?: requests per CPU slice }
 // IPC out: { ok: true, result } | { ok: false, error } | { skipped: reason }
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
@@ -285,7 +285,19 @@ const main = async () => {
   const ticks0 = threadTicks()
   const cpu0 = process.cpuUsage()
   const w0 = performance.now()
-  await phase(client, opts.warmup, opts.n, opts.concurrency, lat)
+  // --windows W (warmup-curve.mjs): the same phase in consecutive slices of W requests, CPU of each
+  const windowCpu = []
+  if (opts.windows > 0) {
+    for (let done = 0; done < opts.n; done += opts.windows) {
+      const count = Math.min(opts.windows, opts.n - done)
+      const c0 = process.cpuUsage()
+      await phase(client, opts.warmup + done, count, opts.concurrency, lat.subarray(done, done + count))
+      const c = process.cpuUsage(c0)
+      windowCpu.push((c.user + c.system) / 1000 / count)
+    }
+  } else {
+    await phase(client, opts.warmup, opts.n, opts.concurrency, lat)
+  }
   const wallMs = performance.now() - w0
   const cpu = process.cpuUsage(cpu0)
   const ticks1 = threadTicks()
@@ -319,7 +331,8 @@ const main = async () => {
       atPeakMB: Object.fromEntries(
         ["heapTotal", "heapUsed", "external", "arrayBuffers"].map((k) => [k, Math.round(atPeak[k] / 2 ** 20)])
       ),
-      threads
+      threads,
+      windowCpu
     }
   })
 }

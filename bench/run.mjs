@@ -1,9 +1,12 @@
-// The issue-5 benchmark: `node bench/run.mjs [--rounds 3] [--n 3000] [--warmup 500]
+// The issue-5 benchmark: `node bench/run.mjs [--rounds 3] [--n 3000] [--warmup 5000]
 //   [--concurrency 1,32] [--only floor,effect-undici,effect-fast] [--import-runs 7]
 //   [--no-import] [--json results.json]`
 // Needs a built library (`npx tsc -p tsconfig.build.json` writes dist/).
 // Starts the loopback server, runs each configuration in its own process, interleaved
 // (A B C A B C …) over the rounds at each concurrency, then prints a markdown table.
+// The default warm-up (5000 requests) is what `bench/warmup-curve.mjs` measured every client,
+// the floor included, to need before its CPU per request settles (about 3000–4000 here); with
+// a shorter one the table mixes V8's compilation of the request path into the figures.
 import * as fs from "node:fs"
 import * as os from "node:os"
 import { parseArgs } from "node:util"
@@ -19,7 +22,7 @@ const { values: args } = parseArgs({
   options: {
     rounds: { type: "string", default: "3" },
     n: { type: "string", default: "3000" },
-    warmup: { type: "string", default: "500" },
+    warmup: { type: "string", default: "5000" },
     concurrency: { type: "string", default: "1,32" },
     only: { type: "string", default: CONFIGS.join(",") },
     "import-runs": { type: "string", default: "7" },
