@@ -152,10 +152,12 @@ const makeEffect = async (config) => {
     Layer.succeed(Wechatpay.BaseUrl, opts.baseUrl),
     httpLayer
   )
-  // BENCH_TWEAKS=no-timeout,no-retry,no-tracer: A/B experiments on the request path (not used by run.mjs defaults)
+  // BENCH_TWEAKS=no-timeout,same-timeout,no-retry,no-tracer: A/B experiments on the request path (not used by run.mjs defaults)
   const tweaks = new Set((process.env.BENCH_TWEAKS ?? "").split(",").filter(Boolean))
   const extra = []
   if (tweaks.has("no-timeout")) extra.push(Layer.succeed(Wechatpay.RequestTimeout, Number.POSITIVE_INFINITY))
+  // the default timeout provided as a layer, like no-timeout: the control for no-timeout's A/B
+  if (tweaks.has("same-timeout")) extra.push(Layer.succeed(Wechatpay.RequestTimeout, "10 seconds"))
   if (tweaks.has("no-retry")) extra.push(Layer.succeed(Wechatpay.Retry, { maxAttempts: 1, baseDelay: 0, maxDelay: 0, jitter: false }))
   if (tweaks.has("no-tracer")) extra.push(Layer.setTracerEnabled(false))
   const runtime = ManagedRuntime.make(extra.length === 0 ? layer : Layer.mergeAll(layer, ...extra))

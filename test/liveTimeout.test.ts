@@ -77,6 +77,16 @@ describe(`timeouts and interruption on the live clock, over real HTTP (${transpo
       })
     ))
 
+  it.live("without a timeout, interrupting a lookup still aborts its in-flight request", () =>
+    withHangingServer((stats) =>
+      Effect.gen(function*() {
+        const fiber = yield* Effect.fork(query.pipe(Effect.provideService(Wechatpay.RequestTimeout, Duration.infinity)))
+        assert.isTrue(yield* eventually(() => stats.hits === 1))
+        yield* Fiber.interrupt(fiber)
+        assert.isTrue(yield* eventually(() => stats.aborted === 1), "the server saw the request aborted")
+      })
+    ))
+
   it.live("the timeout holds for a lookup run in an uninterruptible region", () =>
     withHangingServer((stats) =>
       Effect.gen(function*() {
@@ -199,6 +209,21 @@ describe(`timeouts and interruption on the live clock, over real HTTP (${transpo
         assert.strictEqual(error._tag === "NetworkError" && error.reason, "Transport")
         assert.deepStrictEqual(seen, [caller._tag === "Runtime" ? caller.id : -1])
       }).pipe(Effect.provide(layerWith(client)), Effect.provideService(Wechatpay.RequestTimeout, "1 second"))
+    })
+
+    it.live("without a timeout the client also runs in the caller's own fiber, and the fiber refs are put back", () => {
+      const seen: Array<number> = []
+      const client = HttpClient.make((request, _url, _signal, fiber) => {
+        seen.push(fiber.id().id)
+        return Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport" }))
+      })
+      return Effect.gen(function*() {
+        const caller = yield* Effect.fiberId
+        const before = yield* FiberRef.get(HttpClient.currentTracerPropagation)
+        yield* Effect.flip(query)
+        assert.deepStrictEqual(seen, [caller._tag === "Runtime" ? caller.id : -1])
+        assert.strictEqual(yield* FiberRef.get(HttpClient.currentTracerPropagation), before)
+      }).pipe(Effect.provide(layerWith(client)), Effect.provideService(Wechatpay.RequestTimeout, Duration.infinity))
     })
 
     it.live("a client that ignores the abort signal still times out", () =>

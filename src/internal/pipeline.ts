@@ -209,7 +209,7 @@ interface FiberState {
 }
 
 /** Fibers inside a {@link timeoutInPlace} region: one region per fiber (they share the interruptor). */
-const inPlace = new WeakSet<Fiber.RuntimeFiber<unknown, unknown>>()
+const inRegion = new WeakSet<Fiber.RuntimeFiber<unknown, unknown>>()
 
 const childrenOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>) => (fiber as unknown as FiberState)._children
 
@@ -226,7 +226,7 @@ const canTimeOutInPlace = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean
   const children = childrenOf(fiber)
   return typeof flags === "number" && RuntimeFlags.interruptible(flags) &&
     (children === null || (children instanceof Set && children.size === 0)) &&
-    !inPlace.has(fiber)
+    !inRegion.has(fiber)
 }
 
 /** An interruption, by {@link TIMEOUT_INTERRUPTOR} alone. */
@@ -261,29 +261,30 @@ const interruptedByTimeoutOnly = (cause: Cause.Cause<never>): boolean => {
  * `Effect.transplant` during the attempt counts as one of those). Used
  * only when {@link canTimeOutInPlace}: no fiber, no runtime, no scheduler hop
  * to resume the caller (measured in `bench/`), where {@link raceTimer} makes
- * all three.
+ * all three. Without `millis` (no timeout) it only sets the client's fiber
+ * refs for the attempt: cheaper than decorating the client per request.
  */
 const timeoutInPlace = <A, E, E2>(
   fiber: Fiber.RuntimeFiber<unknown, unknown>,
   effect: Effect.Effect<A, E>,
-  millis: number,
+  millis: number | undefined,
   onTimeout: () => E2,
   quiet: (refs: FiberRefs.FiberRefs, fiberId: FiberId.Runtime) => FiberRefs.FiberRefs
 ): Effect.Effect<A, E | E2> =>
   Effect.uninterruptibleMask((restore) => {
-    inPlace.add(fiber)
+    inRegion.add(fiber)
     let before: FiberRefs.FiberRefs | undefined
     let expired = false
     let timedOut = false
-    const timer = setTimeout(() => {
+    const timer = millis === undefined ? undefined : setTimeout(() => {
       expired = true
       fiber.unsafeInterruptAsFork(TIMEOUT_INTERRUPTOR)
     }, millis)
     const settle = (exit: Exit.Exit<A, E>): Effect.Effect<A, E | E2> =>
       Effect.flatMap(
         Effect.updateFiberRefs((fiberId, refs) => {
-          clearTimeout(timer)
-          inPlace.delete(fiber)
+          if (timer !== undefined) clearTimeout(timer)
+          inRegion.delete(fiber)
           // the timer fired, so the fiber has handled its interruption by now: take it back
           // unless someone else interrupted the caller as well, whose interruption is kept
           const cause = FiberRefs.getOrDefault(refs, FiberRef.interruptedCause)
@@ -442,7 +443,11 @@ export const exchangeIn = <A, E>(
       }
       // on the live clock the read runs in a fiber of its own (see raceTimer), made with the
       // client's fiber refs already set, instead of decorating the client per request
-      const own = finite && live
+      // in the caller's fiber with the client's fiber refs set for the attempt (see timeoutInPlace),
+      // with a timer on the live clock; a fiber of its own when the caller's cannot be used (see
+      // raceTimer); any other clock (a TestClock) takes Effect.timeoutFail, so tests control time
+      const inPlace = (live || !finite) && canTimeOutInPlace(fiber)
+      const own = inPlace || (finite && live)
       const read = Effect.mapError(
         Effect.flatMap(
           (own ? userClient : prepareClient(userClient)).execute(request(host, authorization)),
@@ -455,14 +460,11 @@ export const exchangeIn = <A, E>(
         ),
         toNetworkError
       )
-      const timed = own
-        ? (canTimeOutInPlace(fiber) ? timeoutInPlace : raceTimer)(
-          fiber,
-          read,
-          limitMillis,
-          timedOut,
-          fiber.currentTracer === builtInTracer ? quietWithoutSpans : quietWithSpans
-        )
+      const quiet = fiber.currentTracer === builtInTracer ? quietWithoutSpans : quietWithSpans
+      const timed = inPlace
+        ? timeoutInPlace(fiber, read, finite ? limitMillis : undefined, timedOut, quiet)
+        : own
+        ? raceTimer(fiber, read, limitMillis, timedOut, quiet)
         : finite
         ? Effect.timeoutFail(read, { duration: limit, onTimeout: timedOut })
         : read
