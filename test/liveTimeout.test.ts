@@ -211,19 +211,37 @@ describe(`timeouts and interruption on the live clock, over real HTTP (${transpo
       }).pipe(Effect.provide(layerWith(client)), Effect.provideService(Wechatpay.RequestTimeout, "1 second"))
     })
 
-    it.live("without a timeout the client also runs in the caller's own fiber, and the fiber refs are put back", () => {
-      const seen: Array<number> = []
-      const client = HttpClient.make((request, _url, _signal, fiber) => {
-        seen.push(fiber.id().id)
-        return Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport" }))
-      })
-      return Effect.gen(function*() {
-        const caller = yield* Effect.fiberId
-        const before = yield* FiberRef.get(HttpClient.currentTracerPropagation)
-        yield* Effect.flip(query)
-        assert.deepStrictEqual(seen, [caller._tag === "Runtime" ? caller.id : -1])
-        assert.strictEqual(yield* FiberRef.get(HttpClient.currentTracerPropagation), before)
-      }).pipe(Effect.provide(layerWith(client)), Effect.provideService(Wechatpay.RequestTimeout, Duration.infinity))
+    describe("without a timeout the attempt runs in the caller's fiber and leaves nothing behind, for any caller", () => {
+      // a client that changes a fiber ref and forks a fiber, then fails
+      const leaky = () => {
+        const seen: Array<number> = []
+        const forked: Array<Fiber.RuntimeFiber<unknown, unknown>> = []
+        const client = HttpClient.make((request, _url, _signal, fiber) =>
+          Effect.sync(() => seen.push(fiber.id().id)).pipe(
+            Effect.zipRight(FiberRef.update(FiberRef.currentLogAnnotations, HashMap.set<string, unknown>("inside-client", "yes"))),
+            // interruptible even when forked from an uninterruptible region
+            Effect.zipRight(Effect.fork(Effect.interruptible(Effect.never))),
+            Effect.tap((fiber) => Effect.sync(() => forked.push(fiber))),
+            Effect.zipRight(Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport" })))
+          )
+        )
+        return { seen, forked, client }
+      }
+      const check = (around: <A, E, R>(lookup: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>) => {
+        const { client, forked, seen } = leaky()
+        return Effect.gen(function*() {
+          const caller = yield* Effect.fiberId
+          const mine = yield* Effect.fork(Effect.never)
+          yield* Effect.flip(around(query))
+          assert.deepStrictEqual(seen, [caller._tag === "Runtime" ? caller.id : -1], "the client ran in the caller's fiber")
+          assert.isFalse(HashMap.has(yield* FiberRef.get(FiberRef.currentLogAnnotations), "inside-client"), "fiber refs put back")
+          assert.isTrue(yield* eventually(() => forked.length === 1 && Exit.isExit(forked[0]!.unsafePoll())), "the client's fiber has ended")
+          assert.isNull(mine.unsafePoll(), "the caller's own child is untouched")
+          yield* Fiber.interrupt(mine)
+        }).pipe(Effect.provide(layerWith(client)), Effect.provideService(Wechatpay.RequestTimeout, Duration.infinity))
+      }
+      it.live("an interruptible caller with a child of its own", () => check((lookup) => lookup))
+      it.live("an uninterruptible caller with a child of its own", () => check(Effect.uninterruptible))
     })
 
     it.live("a client that ignores the abort signal still times out", () =>
@@ -233,21 +251,25 @@ describe(`timeouts and interruption on the live clock, over real HTTP (${transpo
       }).pipe(Effect.provide(layerWith(HttpClient.make(() => Effect.never)))))
 
     it.live("an interruption from elsewhere during a timed-out attempt is an interruption, not a timeout", () => {
-      // the attempt cannot be cut short: the timeout fires at 100 ms, the caller is interrupted at 150 ms
+      // the attempt cannot be cut short: the timeout fires at 100 ms, the caller is interrupted at 250 ms
       const client = HttpClient.make((request) =>
-        Effect.uninterruptible(Effect.sleep("300 millis")).pipe(
+        Effect.uninterruptible(Effect.sleep("500 millis")).pipe(
           Effect.zipRight(Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport" })))
         )
       )
       return Effect.gen(function*() {
         const fiber = yield* Effect.fork(query.pipe(Effect.provideService(Wechatpay.RequestTimeout, "100 millis")))
-        yield* Effect.sleep("150 millis")
+        yield* Effect.sleep("250 millis")
         const exit = yield* Fiber.interrupt(fiber)
         assert.isTrue(Exit.isInterrupted(exit), `exit: ${String(exit)}`)
+        // and only the caller's interruptor is named: the timeout's own is taken out
+        assert.isFalse(
+          Exit.isFailure(exit) && [...Cause.interruptors(exit.cause)].some((id) => id._tag === "Runtime" && id.id === -1)
+        )
       }).pipe(Effect.provide(layerWith(client)))
     })
 
-    it.live("a client that forks a fiber: the fiber ends with the attempt, as it would with a fiber of the attempt's own", () => {
+    it.live("a client that forks a fiber: the fiber is interrupted when the attempt ends", () => {
       let forked: Fiber.RuntimeFiber<unknown, unknown> | undefined
       const client = HttpClient.make((request) =>
         Effect.fork(Effect.never).pipe(
@@ -257,7 +279,7 @@ describe(`timeouts and interruption on the live clock, over real HTTP (${transpo
       )
       return Effect.gen(function*() {
         yield* Effect.flip(query)
-        assert.isTrue(forked !== undefined && Exit.isExit(forked.unsafePoll()), "the client's fiber has ended")
+        assert.isTrue(yield* eventually(() => forked !== undefined && Exit.isExit(forked.unsafePoll())), "the client's fiber has ended")
       }).pipe(Effect.provide(layerWith(client)), Effect.provideService(Wechatpay.RequestTimeout, "1 second"))
     })
 

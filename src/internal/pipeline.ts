@@ -213,19 +213,27 @@ const inRegion = new WeakSet<Fiber.RuntimeFiber<unknown, unknown>>()
 
 const childrenOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>) => (fiber as unknown as FiberState)._children
 
+/** Whether the fiber is Effect's `FiberRuntime`, whose fields the in-place region reads. */
+const hasFiberState = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean => {
+  const children = childrenOf(fiber)
+  return typeof (fiber as unknown as FiberState).currentRuntimeFlags === "number" &&
+    (children === null || children instanceof Set)
+}
+
 /**
- * Whether {@link timeoutInPlace} may interrupt this fiber: it is interruptible
- * (an uninterruptible caller could not be cut short), it has no child fibers
- * (an interruption reaches every child, and the caller's own must not be
- * touched), and it is not inside such a region already (a client that itself
- * makes a lookup). Read from the `FiberRuntime`'s fields; on any other fiber
+ * Whether {@link timeoutInPlace} may interrupt this fiber when its timer
+ * fires: it is interruptible (an uninterruptible caller could not be cut
+ * short), it has no child fibers (an interruption reaches every child, and
+ * the caller's own must not be touched), and it is not inside a timed region
+ * already (a client that itself makes a lookup: the regions would share the
+ * interruptor). Read from the `FiberRuntime`'s fields; on any other fiber
  * implementation the answer is no.
  */
 const canTimeOutInPlace = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean => {
-  const flags = (fiber as unknown as FiberState).currentRuntimeFlags
+  if (!hasFiberState(fiber)) return false
   const children = childrenOf(fiber)
-  return typeof flags === "number" && RuntimeFlags.interruptible(flags) &&
-    (children === null || (children instanceof Set && children.size === 0)) &&
+  return RuntimeFlags.interruptible((fiber as unknown as FiberState).currentRuntimeFlags!) &&
+    (children === null || children!.size === 0) &&
     !inRegion.has(fiber)
 }
 
@@ -237,6 +245,10 @@ const interruptedByTimeoutOnly = (cause: Cause.Cause<never>): boolean => {
   }
   return true
 }
+
+/** The cause without the parts {@link TIMEOUT_INTERRUPTOR} added. */
+const withoutTimeout = <E>(cause: Cause.Cause<E>): Cause.Cause<E> =>
+  Cause.filter(cause, (part) => !(part._tag === "Interrupt" && part.fiberId === TIMEOUT_INTERRUPTOR))
 
 /**
  * `Effect.timeoutFail` on the live clock without a fiber: the effect runs in
@@ -256,13 +268,15 @@ const interruptedByTimeoutOnly = (cause: Cause.Cause<never>): boolean => {
  * a yield, during which another interruption could arrive). As with a fiber
  * of its own, the attempt leaves nothing behind: the caller's fiber refs are
  * put back as they were before it (whatever the client changed), and fibers
- * the client forked in the caller's fiber are interrupted and awaited (a
+ * the client forked in the caller's fiber are interrupted (a
  * fiber that another fiber grafts onto the caller's scope with
  * `Effect.transplant` during the attempt counts as one of those). Used
  * only when {@link canTimeOutInPlace}: no fiber, no runtime, no scheduler hop
  * to resume the caller (measured in `bench/`), where {@link raceTimer} makes
- * all three. Without `millis` (no timeout) it only sets the client's fiber
- * refs for the attempt: cheaper than decorating the client per request.
+ * all three. Without `millis` (no timeout) nothing interrupts the caller: the
+ * region only sets the client's fiber refs for the attempt and puts them back
+ * (cheaper than decorating the client per request), for any caller, and
+ * interrupts only the fibers forked during the attempt.
  */
 const timeoutInPlace = <A, E, E2>(
   fiber: Fiber.RuntimeFiber<unknown, unknown>,
@@ -272,10 +286,14 @@ const timeoutInPlace = <A, E, E2>(
   quiet: (refs: FiberRefs.FiberRefs, fiberId: FiberId.Runtime) => FiberRefs.FiberRefs
 ): Effect.Effect<A, E | E2> =>
   Effect.uninterruptibleMask((restore) => {
-    inRegion.add(fiber)
+    if (millis !== undefined) inRegion.add(fiber)
+    // the caller's own children (only without a timer: a timed region starts with none)
+    const running = childrenOf(fiber)
+    const callerChildren = running === null || running === undefined || running.size === 0 ? undefined : new Set(running)
     let before: FiberRefs.FiberRefs | undefined
     let expired = false
     let timedOut = false
+    let keepCause: Cause.Cause<never> = Cause.empty
     const timer = millis === undefined ? undefined : setTimeout(() => {
       expired = true
       fiber.unsafeInterruptAsFork(TIMEOUT_INTERRUPTOR)
@@ -283,25 +301,37 @@ const timeoutInPlace = <A, E, E2>(
     const settle = (exit: Exit.Exit<A, E>): Effect.Effect<A, E | E2> =>
       Effect.flatMap(
         Effect.updateFiberRefs((fiberId, refs) => {
-          if (timer !== undefined) clearTimeout(timer)
-          inRegion.delete(fiber)
+          if (timer !== undefined) {
+            clearTimeout(timer)
+            inRegion.delete(fiber)
+          }
           // the timer fired, so the fiber has handled its interruption by now: take it back
           // unless someone else interrupted the caller as well, whose interruption is kept
           const cause = FiberRefs.getOrDefault(refs, FiberRef.interruptedCause)
           timedOut = expired && interruptedByTimeoutOnly(cause)
-          const keep = timedOut ? Cause.empty : cause
+          const keep = timedOut ? Cause.empty : expired ? withoutTimeout(cause) : cause
+          keepCause = keep
           const restored = before ?? refs
           return Cause.isEmpty(keep) && Cause.isEmpty(FiberRefs.getOrDefault(restored, FiberRef.interruptedCause))
             ? restored
             : FiberRefs.updateAs(restored, { fiberId, fiberRef: FiberRef.interruptedCause, value: keep })
         }),
         () => {
-          const answer: Effect.Effect<A, E | E2> = timedOut ? Effect.fail(onTimeout()) : exit
-          // the region began without children: any now were forked by the client
+          // an interruption from elsewhere met the timeout: it alone is answered
+          const answer: Effect.Effect<A, E | E2> = timedOut
+            ? Effect.fail(onTimeout())
+            : expired && Exit.isFailure(exit)
+            ? Exit.failCause(Cause.isEmpty(withoutTimeout(exit.cause)) ? keepCause : withoutTimeout(exit.cause))
+            : exit
+          // fibers the client forked in the caller's fiber are interrupted (not awaited: one
+          // forked uninterruptible could hold the caller for ever)
           const children = childrenOf(fiber)
-          return children === null || children === undefined || children.size === 0
-            ? answer
-            : Effect.zipRight(Fiber.interruptAll(Array.from(children)), answer)
+          if (children !== null && children !== undefined && children.size > 0) {
+            for (const child of Array.from(children)) {
+              if (callerChildren === undefined || !callerChildren.has(child)) child.unsafeInterruptAsFork(fiber.id())
+            }
+          }
+          return answer
         }
       )
     return Effect.matchCauseEffect(
@@ -443,10 +473,11 @@ export const exchangeIn = <A, E>(
       }
       // on the live clock the read runs in a fiber of its own (see raceTimer), made with the
       // client's fiber refs already set, instead of decorating the client per request
-      // in the caller's fiber with the client's fiber refs set for the attempt (see timeoutInPlace),
-      // with a timer on the live clock; a fiber of its own when the caller's cannot be used (see
-      // raceTimer); any other clock (a TestClock) takes Effect.timeoutFail, so tests control time
-      const inPlace = (live || !finite) && canTimeOutInPlace(fiber)
+      // in the caller's fiber with the client's fiber refs set for the attempt (see timeoutInPlace):
+      // without a timeout for any caller, with one on the live clock when the caller may be
+      // interrupted; else on the live clock a fiber of its own (see raceTimer), and on any other
+      // clock (a TestClock) Effect.timeoutFail over the decorated client, so tests control time
+      const inPlace = finite ? live && canTimeOutInPlace(fiber) : hasFiberState(fiber)
       const own = inPlace || (finite && live)
       const read = Effect.mapError(
         Effect.flatMap(
