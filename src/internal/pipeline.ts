@@ -48,9 +48,10 @@ const always = () => true
 
 /**
  * The fiber refs `prepareClient` sets around each request, set in one step
- * (one copy of the refs) for a fiber of our own: no trace-context headers,
- * `Wechatpay-Signature` redacted, and no `http.client` span when the tracer
- * is Effect's built-in one (it exports nothing).
+ * (one copy of the refs) for an attempt run in a region of the caller's fiber
+ * or in a fiber of our own: no trace-context headers, `Wechatpay-Signature`
+ * redacted, and no `http.client` span when the tracer is Effect's built-in
+ * one (it exports nothing).
  */
 const quietClient = (spans: boolean) => (refs: FiberRefs.FiberRefs, fiberId: FiberId.Runtime): FiberRefs.FiberRefs => {
   const redacted: readonly [FiberRef.FiberRef<any>, Arr.NonEmptyReadonlyArray<readonly [FiberId.Runtime, any]>] = [
@@ -293,7 +294,8 @@ const timeoutInPlace = <A, E, E2>(
     let before: FiberRefs.FiberRefs | undefined
     let expired = false
     let timedOut = false
-    let keepCause: Cause.Cause<never> = Cause.empty
+    // what the fiber keeps of its interruption once the timeout's own is taken out
+    let kept: Cause.Cause<never> = Cause.empty
     const timer = millis === undefined ? undefined : setTimeout(() => {
       expired = true
       fiber.unsafeInterruptAsFork(TIMEOUT_INTERRUPTOR)
@@ -309,20 +311,20 @@ const timeoutInPlace = <A, E, E2>(
           // unless someone else interrupted the caller as well, whose interruption is kept
           const cause = FiberRefs.getOrDefault(refs, FiberRef.interruptedCause)
           timedOut = expired && interruptedByTimeoutOnly(cause)
-          const keep = timedOut ? Cause.empty : expired ? withoutTimeout(cause) : cause
-          keepCause = keep
+          kept = timedOut ? Cause.empty : expired ? withoutTimeout(cause) : cause
           const restored = before ?? refs
-          return Cause.isEmpty(keep) && Cause.isEmpty(FiberRefs.getOrDefault(restored, FiberRef.interruptedCause))
+          return Cause.isEmpty(kept) && Cause.isEmpty(FiberRefs.getOrDefault(restored, FiberRef.interruptedCause))
             ? restored
-            : FiberRefs.updateAs(restored, { fiberId, fiberRef: FiberRef.interruptedCause, value: keep })
+            : FiberRefs.updateAs(restored, { fiberId, fiberRef: FiberRef.interruptedCause, value: kept })
         }),
         () => {
           // an interruption from elsewhere met the timeout: it alone is answered
-          const answer: Effect.Effect<A, E | E2> = timedOut
-            ? Effect.fail(onTimeout())
-            : expired && Exit.isFailure(exit)
-            ? Exit.failCause(Cause.isEmpty(withoutTimeout(exit.cause)) ? keepCause : withoutTimeout(exit.cause))
-            : exit
+          let answer: Effect.Effect<A, E | E2> = exit
+          if (timedOut) answer = Effect.fail(onTimeout())
+          else if (expired && Exit.isFailure(exit)) {
+            const rest = withoutTimeout(exit.cause)
+            answer = Exit.failCause(Cause.isEmpty(rest) ? kept : rest)
+          }
           // fibers the client forked in the caller's fiber are interrupted (not awaited: one
           // forked uninterruptible could hold the caller for ever)
           const children = childrenOf(fiber)
@@ -471,8 +473,6 @@ export const exchangeIn = <A, E>(
           received
         )
       }
-      // on the live clock the read runs in a fiber of its own (see raceTimer), made with the
-      // client's fiber refs already set, instead of decorating the client per request
       // in the caller's fiber with the client's fiber refs set for the attempt (see timeoutInPlace):
       // without a timeout for any caller, with one on the live clock when the caller may be
       // interrupted; else on the live clock a fiber of its own (see raceTimer), and on any other
