@@ -19,6 +19,7 @@ import * as Exit from "effect/Exit"
 import { BusinessError, NetworkError, SignatureError } from "../errors/Errors.js"
 import { signingFailed } from "./crypto.js"
 import { syncAuthorize } from "./fastPaths.js"
+import { readUndiciBody, scopedRequests, undiciBody } from "./platformShortcuts.js"
 import { Signer } from "../services/Signer.js"
 import { BaseUrl, FailoverHosts, PRIMARY_BASE_URL, RequestTimeout, Retry, type RetryPolicy } from "./references.js"
 import { USER_AGENT } from "./version.js"
@@ -277,14 +278,17 @@ const withoutTimeout = <E>(cause: Cause.Cause<E>): Cause.Cause<E> =>
  * all three. Without `millis` (no timeout) nothing interrupts the caller: the
  * region only sets the client's fiber refs for the attempt and puts them back
  * (cheaper than decorating the client per request), for any caller, and
- * interrupts only the fibers forked during the attempt.
+ * interrupts only the fibers forked during the attempt. When the request
+ * was sent with `controller` (see `platformShortcuts.ts`: the platform then
+ * leaves aborting to the caller), an interrupted attempt aborts it.
  */
 const timeoutInPlace = <A, E, E2>(
   fiber: Fiber.RuntimeFiber<unknown, unknown>,
   effect: Effect.Effect<A, E>,
   millis: number | undefined,
   onTimeout: () => E2,
-  quiet: (refs: FiberRefs.FiberRefs, fiberId: FiberId.Runtime) => FiberRefs.FiberRefs
+  quiet: (refs: FiberRefs.FiberRefs, fiberId: FiberId.Runtime) => FiberRefs.FiberRefs,
+  controller: AbortController | undefined
 ): Effect.Effect<A, E | E2> =>
   Effect.uninterruptibleMask((restore) => {
     if (millis !== undefined) inRegion.add(fiber)
@@ -320,6 +324,8 @@ const timeoutInPlace = <A, E, E2>(
         () => {
           // an interruption from elsewhere met the timeout: it alone is answered
           let answer: Effect.Effect<A, E | E2> = exit
+          // the request was sent with our controller (see platformShortcuts): abort it ourselves
+          if (controller !== undefined && Exit.isFailure(exit) && Cause.isInterrupted(exit.cause)) controller.abort()
           if (timedOut) answer = Effect.fail(onTimeout())
           else if (expired && Exit.isFailure(exit)) {
             const rest = withoutTimeout(exit.cause)
@@ -479,21 +485,33 @@ export const exchangeIn = <A, E>(
       // clock (a TestClock) Effect.timeoutFail over the decorated client, so tests control time
       const inPlace = finite ? live && canTimeOutInPlace(fiber) : hasFiberState(fiber)
       const own = inPlace || (finite && live)
+      const outgoing = request(host, authorization)
+      // in the region, the request goes with a controller of ours, which the region aborts when
+      // interrupted, and HttpClient.make hands back the transport's response as is
+      const scoped = inPlace ? scopedRequests() : undefined
+      let controller: AbortController | undefined
+      if (scoped !== undefined) {
+        controller = new AbortController()
+        scoped.set(outgoing, controller)
+      }
       const read = Effect.mapError(
         Effect.flatMap(
-          (own ? userClient : prepareClient(userClient)).execute(request(host, authorization)),
+          (own ? userClient : prepareClient(userClient)).execute(outgoing),
           (response) => {
             const buffered = bufferedBody(response)
-            return buffered !== undefined
-              ? Effect.succeed([response, buffered] as const)
-              : Effect.map(response.arrayBuffer, (body) => [response, new Uint8Array(body)] as const)
+            if (buffered !== undefined) return Effect.succeed([response, buffered] as const)
+            const body = controller === undefined ? undefined : undiciBody(response)
+            return Effect.map(
+              body === undefined ? response.arrayBuffer : readUndiciBody(response, body),
+              (bytes) => [response, new Uint8Array(bytes)] as const
+            )
           }
         ),
         toNetworkError
       )
       const quiet = fiber.currentTracer === builtInTracer ? quietWithoutSpans : quietWithSpans
       const timed = inPlace
-        ? timeoutInPlace(fiber, read, finite ? limitMillis : undefined, timedOut, quiet)
+        ? timeoutInPlace(fiber, read, finite ? limitMillis : undefined, timedOut, quiet, controller)
         : own
         ? raceTimer(fiber, read, limitMillis, timedOut, quiet)
         : finite
