@@ -283,6 +283,8 @@ const main = async () => {
   const heapStart = heapAfterGc()
 
   const lat = new Float64Array(opts.n)
+  // BENCH_MARK=1: a line on stderr where the measured phase starts (to cut V8 trace output)
+  if (process.env.BENCH_MARK) process.stderr.write("=== measured phase ===\n")
   const stopProfiler = opts.profile ? await startProfiler() : undefined
   const ticks0 = threadTicks()
   const cpu0 = process.cpuUsage()
@@ -292,6 +294,7 @@ const main = async () => {
   if (opts.windows > 0) {
     for (let done = 0; done < opts.n; done += opts.windows) {
       const count = Math.min(opts.windows, opts.n - done)
+      if (process.env.BENCH_MARK) process.stderr.write(`=== window from ${done} ===\n`)
       const c0 = process.cpuUsage()
       await phase(client, opts.warmup + done, count, opts.concurrency, lat.subarray(done, done + count))
       const c = process.cpuUsage(c0)
@@ -326,6 +329,8 @@ const main = async () => {
       p50: quantile(lat, 0.5),
       p99: quantile(lat, 0.99),
       cpuMsPerReq: (cpu.user + cpu.system) / 1000 / opts.n,
+      // the part of it spent in the kernel (socket reads and writes, epoll, timers)
+      sysMsPerReq: cpu.system / 1000 / opts.n,
       peakRssMB: peakRss / 2 ** 20,
       heapStartMB: heapStart,
       heapGrowthMB: heapEnd - heapStart,

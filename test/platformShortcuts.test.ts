@@ -1,9 +1,11 @@
 import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Layer } from "effect"
+import { getEventListeners } from "node:events"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
 import { Payscore, Wechatpay } from "../src/index.js"
@@ -36,6 +38,12 @@ const withServer = <A, E, R>(
         server.close(() => resume(Effect.void))
       })
   )
+
+const eventually = (check: () => boolean) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 200 && !check(); i++) yield* Effect.sleep("10 millis")
+    return check()
+  })
 
 describe("shortcuts through @effect/platform's HttpClient.make (the installed version honours both)", () => {
   it.effect("scopedRequests is the map HttpClient.withScope fills, and make sends with the controller found there", () =>
@@ -105,7 +113,10 @@ describe("shortcuts through @effect/platform's HttpClient.make (the installed ve
       assert.strictEqual(record.authorization_code, "CODE1")
       assert.strictEqual(seen.length, 1)
       assert.instanceOf(seen[0]!.controller, AbortController)
-      assert.isFalse(seen[0]!.controller!.signal.aborted, "a completed attempt is not aborted")
+      // the body was read in full: nothing to abort, and undici lets go of the signal as the body closes
+      const signal = seen[0]!.controller!.signal
+      assert.isFalse(signal.aborted)
+      assert.isTrue(yield* eventually(() => getEventListeners(signal, "abort").length === 0))
       assert.isTrue(seen[0]!.direct)
     }).pipe(Effect.provide(Sandbox.layerTest({ seed, httpClient: Spy })))
   })
@@ -131,5 +142,111 @@ describe("shortcuts through @effect/platform's HttpClient.make (the installed ve
         Effect.provideService(Wechatpay.RequestTimeout, Duration.millis(200)),
         Effect.provide(Sandbox.layerTest({ seed, httpClient: Rewriting }))
       ))
+  })
+})
+
+/** A layerUndici client as a user may wrap it before handing it to the library. */
+const wrapped = (f: (client: HttpClient.HttpClient) => HttpClient.HttpClient) =>
+  Layer.effect(HttpClient.HttpClient, Effect.map(HttpClient.HttpClient, f)).pipe(Layer.provide(NodeHttpClient.layerUndici))
+
+interface Seen {
+  hits: number
+  /** Requests whose connection closed before the whole answer was sent: the client aborted them. */
+  aborted: number
+}
+
+const counting = (seen: Seen, res: ServerResponse) => {
+  seen.hits++
+  res.on("close", () => {
+    if (!res.writableEnded) seen.aborted++
+  })
+}
+
+const lookupEither = Effect.either(lookup)
+
+/**
+ * A lookup over `client` against `handle`, with a 5 s library timeout that none of these reach,
+ * then `check` on its outcome while the client is still up (closing its layer closes its sockets).
+ */
+const lookupOver = <E>(
+  client: Layer.Layer<HttpClient.HttpClient>,
+  handle: (req: IncomingMessage, res: ServerResponse) => void,
+  check: (outcome: Effect.Effect.Success<typeof lookupEither>) => Effect.Effect<void, E>
+) =>
+  withServer(handle, (url) =>
+    Effect.flatMap(lookupEither, check).pipe(
+      Effect.provideService(Wechatpay.BaseUrl, url),
+      Effect.provideService(Wechatpay.RequestTimeout, Duration.seconds(5)),
+      Effect.provide(Sandbox.layerTest({ seed, httpClient: client }))
+    ))
+
+describe("a layerUndici client wrapped by the user: nothing the attempt sent stays open when it ends", () => {
+  it.live("the client gives up on its own (a timeout inside it): the hung request is aborted", () => {
+    const seen: Seen = { hits: 0, aborted: 0 }
+    const client = wrapped((c) =>
+      HttpClient.transform(c, (response, request) =>
+        Effect.timeoutFail(response, {
+          duration: "100 millis",
+          onTimeout: () => new HttpClientError.RequestError({ request, reason: "Transport", description: "gave up" })
+        }))
+    )
+    return lookupOver(client, (_req, res) => counting(seen, res), (outcome) =>
+      Effect.gen(function*() {
+        assert.isTrue(outcome._tag === "Left" && outcome.left._tag === "NetworkError" && outcome.left.reason === "Transport")
+        assert.isTrue(yield* eventually(() => seen.aborted === 1), `aborted ${seen.aborted} of ${seen.hits}`)
+      }))
+  })
+
+  it.live("the same, retried by the client (retryTransient): every send is aborted", () => {
+    const seen: Seen = { hits: 0, aborted: 0 }
+    const client = wrapped((c) =>
+      HttpClient.transform(c, (response, request) =>
+        Effect.timeoutFail(response, {
+          duration: "100 millis",
+          onTimeout: () => new HttpClientError.RequestError({ request, reason: "Transport", description: "gave up" })
+        })).pipe(HttpClient.retryTransient({ times: 2 }))
+    )
+    return lookupOver(client, (_req, res) => counting(seen, res), () =>
+      Effect.gen(function*() {
+        assert.strictEqual(seen.hits, 3)
+        assert.isTrue(yield* eventually(() => seen.aborted === 3), `aborted ${seen.aborted} of ${seen.hits}`)
+      }))
+  })
+
+  it.live("the client rejects the status before the body is read (filterStatusOk): the unread body is aborted", () => {
+    const seen: Seen = { hits: 0, aborted: 0 }
+    return lookupOver(wrapped(HttpClient.filterStatusOk), (_req, res) => {
+      counting(seen, res)
+      res.writeHead(500, { "content-type": "application/json" })
+      res.write(Buffer.alloc(1024 * 1024, 0x20)) // more than the socket takes, never ended
+    }, (outcome) =>
+      Effect.gen(function*() {
+        assert.isTrue(outcome._tag === "Left" && outcome.left._tag === "NetworkError")
+        assert.isTrue(yield* eventually(() => seen.aborted === 1), "the server saw the response aborted")
+      }))
+  })
+
+  it.live("the client races two sends of the request (hedging): the one that lost is aborted", () => {
+    const seen: Seen = { hits: 0, aborted: 0 }
+    const client = wrapped((c) => HttpClient.transform(c, (response) => Effect.race(response, Effect.delay(response, "50 millis"))))
+    return lookupOver(client, (_req, res) => {
+      counting(seen, res)
+      if (seen.hits === 2) res.writeHead(503).end("{}")
+    }, (outcome) =>
+      Effect.gen(function*() {
+        assert.isTrue(outcome._tag === "Left" && outcome.left._tag === "BusinessError")
+        assert.strictEqual(seen.hits, 2)
+        assert.isTrue(yield* eventually(() => seen.aborted === 1), "the first, unanswered send was aborted")
+      }))
+  })
+
+  it.live("the client reads the body itself (logging it): the lookup reads it again from the platform's cache", () => {
+    let logged = 0
+    const client = wrapped((c) => HttpClient.tap(c, (r) => Effect.map(r.arrayBuffer, (b) => void (logged = b.byteLength))))
+    return Effect.gen(function*() {
+      const record = yield* lookup.pipe(Effect.provide(Sandbox.layerTest({ seed, httpClient: client })))
+      assert.strictEqual(record.authorization_code, "CODE1")
+      assert.isAbove(logged, 0)
+    })
   })
 })

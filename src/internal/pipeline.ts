@@ -19,7 +19,7 @@ import * as Exit from "effect/Exit"
 import { BusinessError, NetworkError, SignatureError } from "../errors/Errors.js"
 import { signingFailed } from "./crypto.js"
 import { syncAuthorize } from "./fastPaths.js"
-import { readUndiciBody, scopedRequests, undiciBody } from "./platformShortcuts.js"
+import { endAttempt, readUndiciBody, scopedRequests, type UndiciBody, undiciBody } from "./platformShortcuts.js"
 import { Signer } from "../services/Signer.js"
 import { BaseUrl, FailoverHosts, PRIMARY_BASE_URL, RequestTimeout, Retry, type RetryPolicy } from "./references.js"
 import { USER_AGENT } from "./version.js"
@@ -279,8 +279,9 @@ const withoutTimeout = <E>(cause: Cause.Cause<E>): Cause.Cause<E> =>
  * region only sets the client's fiber refs for the attempt and puts them back
  * (cheaper than decorating the client per request), for any caller, and
  * interrupts only the fibers forked during the attempt. When the request
- * was sent with `controller` (see `platformShortcuts.ts`: the platform then
- * leaves aborting to the caller), an interrupted attempt aborts it.
+ * was sent with a controller of ours (see `platformShortcuts.ts`: the
+ * platform then leaves aborting to the caller, as to `HttpClient.withScope`'s
+ * scope), `end` is told how the attempt ended, and aborts what is still open.
  */
 const timeoutInPlace = <A, E, E2>(
   fiber: Fiber.RuntimeFiber<unknown, unknown>,
@@ -288,7 +289,7 @@ const timeoutInPlace = <A, E, E2>(
   millis: number | undefined,
   onTimeout: () => E2,
   quiet: (refs: FiberRefs.FiberRefs, fiberId: FiberId.Runtime) => FiberRefs.FiberRefs,
-  controller: AbortController | undefined
+  end: ((success: boolean) => void) | undefined
 ): Effect.Effect<A, E | E2> =>
   Effect.uninterruptibleMask((restore) => {
     if (millis !== undefined) inRegion.add(fiber)
@@ -324,8 +325,10 @@ const timeoutInPlace = <A, E, E2>(
         () => {
           // an interruption from elsewhere met the timeout: it alone is answered
           let answer: Effect.Effect<A, E | E2> = exit
-          // the request was sent with our controller (see platformShortcuts): abort it ourselves
-          if (controller !== undefined && Exit.isFailure(exit) && Cause.isInterrupted(exit.cause)) controller.abort()
+          // the request was sent with our controller (see platformShortcuts): whatever the exit,
+          // nothing the attempt sent may stay open (a send the client gave up on itself, a body it
+          // never read, the loser of a race inside the client)
+          if (end !== undefined) end(Exit.isSuccess(exit))
           if (timedOut) answer = Effect.fail(onTimeout())
           else if (expired && Exit.isFailure(exit)) {
             const rest = withoutTimeout(exit.cause)
@@ -486,10 +489,13 @@ export const exchangeIn = <A, E>(
       const inPlace = finite ? live && canTimeOutInPlace(fiber) : hasFiberState(fiber)
       const own = inPlace || (finite && live)
       const outgoing = request(host, authorization)
-      // in the region, the request goes with a controller of ours, which the region aborts when
-      // interrupted, and HttpClient.make hands back the transport's response as is
+      // in the region, the request goes with a controller of ours, which the region aborts when it
+      // ends; an HttpClient.make client that gets this very request object sends with it and hands
+      // back the transport's response as is (a client that rewrites the request sends a new one)
       const scoped = inPlace ? scopedRequests() : undefined
       let controller: AbortController | undefined
+      // the body read here past the platform, once read
+      let readHere: UndiciBody | undefined
       if (scoped !== undefined) {
         controller = new AbortController()
         scoped.set(outgoing, controller)
@@ -503,7 +509,10 @@ export const exchangeIn = <A, E>(
             const body = controller === undefined ? undefined : undiciBody(response)
             return Effect.map(
               body === undefined ? response.arrayBuffer : readUndiciBody(response, body),
-              (bytes) => [response, new Uint8Array(bytes)] as const
+              (bytes) => {
+                readHere = body
+                return [response, new Uint8Array(bytes)] as const
+              }
             )
           }
         ),
@@ -511,7 +520,14 @@ export const exchangeIn = <A, E>(
       )
       const quiet = fiber.currentTracer === builtInTracer ? quietWithoutSpans : quietWithSpans
       const timed = inPlace
-        ? timeoutInPlace(fiber, read, finite ? limitMillis : undefined, timedOut, quiet, controller)
+        ? timeoutInPlace(
+          fiber,
+          read,
+          finite ? limitMillis : undefined,
+          timedOut,
+          quiet,
+          controller === undefined ? undefined : (success) => endAttempt(controller!, success, readHere)
+        )
         : own
         ? raceTimer(fiber, read, limitMillis, timedOut, quiet)
         : finite
