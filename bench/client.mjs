@@ -1,6 +1,7 @@
 // One benchmark client, in its own process (forked by run.mjs or profile.mjs).
 // IPC in: { config, baseUrl, n, warmup, concurrency, merchantKey, platformPublicKey,
-//           pubKeyId, profile?: path, heap?: "all" | "promoted", windows?: requests per CPU slice }
+//           pubKeyId, settle?: requests, profile?: path, heap?: "all" | "promoted",
+//           windows?: requests per CPU slice }
 // IPC out: { ok: true, result } | { ok: false, error } | { skipped: reason }
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
@@ -279,8 +280,14 @@ const main = async () => {
     return
   }
   const setupMs = performance.now() - t0
-  await phase(client, 0, opts.warmup, opts.concurrency)
+  // The heap baseline (a forced full GC) is taken `settle` requests before the warm-up ends, not
+  // right before the measured phase: after a forced GC (global.gc(); V8's own major GCs do not
+  // do this) V8 optimises again much of the code it had optimised, and every client pays for
+  // that over its next ~3000 requests, the Effect clients most (bench/README.md, "Settle").
+  const settle = Math.min(opts.settle ?? 0, opts.warmup)
+  await phase(client, 0, opts.warmup - settle, opts.concurrency)
   const heapStart = heapAfterGc()
+  if (settle > 0) await phase(client, opts.warmup - settle, settle, opts.concurrency)
 
   const lat = new Float64Array(opts.n)
   // BENCH_MARK=1: a line on stderr where the measured phase starts (to cut V8 trace output)

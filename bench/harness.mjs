@@ -122,7 +122,7 @@ export const startServer = async (keys) => {
 }
 
 /**
- * The command line of a one-client tool: --config, --concurrency, --n, --warmup and the
+ * The command line of a one-client tool: --config, --concurrency, --n, --warmup, --settle and the
  * tool's own `options`; exits with a usage message on an unknown configuration.
  */
 export const oneClientArgs = (defaultConfig, options = {}) => {
@@ -132,6 +132,8 @@ export const oneClientArgs = (defaultConfig, options = {}) => {
       concurrency: { type: "string", default: "1" },
       n: { type: "string", default: "3000" },
       warmup: { type: "string", default: "500" },
+      // how many of the warm-up requests come after the heap baseline's forced GC (see client.mjs)
+      settle: { type: "string", default: "4000" },
       ...options
     }
   })
@@ -157,6 +159,7 @@ export const runOneClient = async (args, extra = {}, execArgv = []) => {
       baseUrl: server.baseUrl,
       n: Number(args.n),
       warmup: Number(args.warmup),
+      settle: Number(args.settle),
       concurrency: Number(args.concurrency),
       ...keys,
       ...extra

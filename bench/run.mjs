@@ -1,5 +1,5 @@
 // The issue-5 benchmark: `node bench/run.mjs [--rounds 3] [--n 3000] [--warmup 5000]
-//   [--concurrency 1,32] [--only floor,effect-undici,effect-fast] [--import-runs 7]
+//   [--settle 4000] [--concurrency 1,32] [--only floor,effect-undici,effect-fast] [--import-runs 7]
 //   [--no-import] [--json results.json]`
 // Needs a built library (`npx tsc -p tsconfig.build.json` writes dist/).
 // Starts the loopback server, runs each configuration in its own process, interleaved
@@ -7,6 +7,10 @@
 // The default warm-up (5000 requests) is what `bench/warmup-curve.mjs` measured every client,
 // the floor included, to need before its CPU per request settles (about 3000–4000 here); with
 // a shorter one the table mixes V8's compilation of the request path into the figures.
+// The heap baseline's forced full GC comes --settle requests before the end of the warm-up
+// (default 4000; --settle 0 puts it right before the measured phase, as before 2026-11-22):
+// after a forced GC V8 optimises much of the request path again, and the next ~3000 requests
+// cost every client more, the Effect clients most (bench/README.md, "Settle").
 import * as fs from "node:fs"
 import * as os from "node:os"
 import { parseArgs } from "node:util"
@@ -23,6 +27,7 @@ const { values: args } = parseArgs({
     rounds: { type: "string", default: "3" },
     n: { type: "string", default: "3000" },
     warmup: { type: "string", default: "5000" },
+    settle: { type: "string", default: "4000" },
     concurrency: { type: "string", default: "1,32" },
     only: { type: "string", default: CONFIGS.join(",") },
     "import-runs": { type: "string", default: "7" },
@@ -38,7 +43,7 @@ if (args.help) {
 
 const positiveInt = (name, text) => {
   const v = Number(text)
-  if (!Number.isInteger(v) || v < 0 || (v === 0 && name !== "warmup")) {
+  if (!Number.isInteger(v) || v < 0 || (v === 0 && name !== "warmup" && name !== "settle")) {
     console.error(`--${name} must be a positive integer (got ${text})`)
     process.exit(2)
   }
@@ -47,6 +52,7 @@ const positiveInt = (name, text) => {
 const rounds = positiveInt("rounds", args.rounds)
 const n = positiveInt("n", args.n)
 const warmup = positiveInt("warmup", args.warmup)
+const settle = Math.min(warmup, positiveInt("settle", args.settle))
 const importRuns = positiveInt("import-runs", args["import-runs"])
 const concurrencies = args.concurrency.split(",").map((c) => positiveInt("concurrency", c.trim()))
 const configs = args.only.split(",").map((c) => c.trim()).filter((c) => c !== "")
@@ -92,6 +98,7 @@ try {
           baseUrl: server.baseUrl,
           n,
           warmup,
+          settle,
           concurrency,
           merchantKey: keys.merchantKey,
           platformPublicKey: keys.platformPublicKey,
@@ -173,7 +180,7 @@ out.push(
     `${os.platform()} ${os.release()} · load average at start ${loadAtStart.toFixed(2)}, at end ${os.loadavg()[0].toFixed(2)}`
 )
 out.push(
-  `${rounds} interleaved round(s), N=${n} after ${warmup} warm-up requests, three endpoints round-robin, ` +
+  `${rounds} interleaved round(s), N=${n} after ${warmup} warm-up requests (the heap baseline's forced GC ${settle} before their end), three endpoints round-robin, ` +
     `loopback server in its own process; medians over rounds, CPU = client process.cpuUsage() over the measured phase.`
 )
 out.push("")
@@ -204,7 +211,7 @@ for (const concurrency of concurrencies) {
 out.push("")
 out.push(
   `Peak RSS: client process, sampled every 50 ms over its whole life (imports, warm-up, measured phase). ` +
-    `Heap Δ: heapUsed after a full GC, end of the measured phase minus end of warm-up (growth check). ` +
+    `Heap Δ: heapUsed after a full GC, end of the measured phase minus ${settle} requests before the end of warm-up (growth check). ` +
     `Server CPU: median ${fmt(median(results.map((r) => r.serverCpuMsPerReq)), 3)} ms/req.`
 )
 
