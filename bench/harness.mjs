@@ -132,14 +132,24 @@ export const oneClientArgs = (defaultConfig, options = {}) => {
       concurrency: { type: "string", default: "1" },
       n: { type: "string", default: "3000" },
       warmup: { type: "string", default: "500" },
-      // how many of the warm-up requests come after the heap baseline's forced GC (see client.mjs)
-      settle: { type: "string", default: "4000" },
+      // how many of the warm-up requests come after the heap baseline's forced GC (client.mjs; the
+      // GC is forced only under --expose-gc, which of these tools only gc-trace.mjs passes)
+      settle: { type: "string", default: "0" },
+      // N measured in slices of this many requests, CPU per slice reported (0: one slice)
+      windows: { type: "string", default: "0" },
       ...options
     }
   })
   if (!KNOWN_CONFIGS.includes(values.config)) {
     console.error(`unknown configuration ${values.config}; known: ${KNOWN_CONFIGS.join(", ")}`)
     process.exit(2)
+  }
+  for (const name of ["concurrency", "n", "warmup", "settle", "windows"]) {
+    const v = Number(values[name])
+    if (!Number.isInteger(v) || v < 0 || (v === 0 && (name === "n" || name === "concurrency"))) {
+      console.error(`--${name} must be a ${name === "n" || name === "concurrency" ? "positive" : "non-negative"} integer (got ${values[name]})`)
+      process.exit(2)
+    }
   }
   return values
 }
@@ -160,6 +170,7 @@ export const runOneClient = async (args, extra = {}, execArgv = []) => {
       n: Number(args.n),
       warmup: Number(args.warmup),
       settle: Number(args.settle),
+      windows: Number(args.windows),
       concurrency: Number(args.concurrency),
       ...keys,
       ...extra

@@ -53,6 +53,9 @@ const rounds = positiveInt("rounds", args.rounds)
 const n = positiveInt("n", args.n)
 const warmup = positiveInt("warmup", args.warmup)
 const settle = Math.min(warmup, positiveInt("settle", args.settle))
+if (settle < Number(args.settle)) {
+  console.error(`note: --settle ${args.settle} is more than the warm-up: the heap baseline is taken before the first request`)
+}
 const importRuns = positiveInt("import-runs", args["import-runs"])
 const concurrencies = args.concurrency.split(",").map((c) => positiveInt("concurrency", c.trim()))
 const configs = args.only.split(",").map((c) => c.trim()).filter((c) => c !== "")
@@ -77,7 +80,7 @@ const server = await startServer(keys)
 if (loadAtStart > 0.5) {
   console.error(`warning: 1-minute load average is ${loadAtStart.toFixed(2)}; other work on this machine will skew the numbers`)
 }
-console.error(`server at ${server.baseUrl}; ${rounds} round(s) × C=${concurrencies.join(",")} × ${configs.join(", ")}; n=${n}, warmup=${warmup}`)
+console.error(`server at ${server.baseUrl}; ${rounds} round(s) × C=${concurrencies.join(",")} × ${configs.join(", ")}; n=${n}, warmup=${warmup}, settle=${settle}`)
 
 // ---------------------------------------------------------------------------
 // Throughput runs
@@ -243,6 +246,6 @@ out.push(`Total bench time: ${fmt((Date.now() - started) / 1000, 0)} s.`)
 console.log(out.join("\n"))
 
 if (args.json) {
-  fs.writeFileSync(args.json, JSON.stringify({ args, results, importTimes: Object.fromEntries(importTimes), failures, notes }, null, 2))
+  fs.writeFileSync(args.json, JSON.stringify({ args: { ...args, settle: String(settle) }, results, importTimes: Object.fromEntries(importTimes), failures, notes }, null, 2))
 }
 process.exitCode = failures.length > 0 ? 1 : 0

@@ -240,6 +240,22 @@ describe("a layerUndici client wrapped by the user: nothing the attempt sent sta
       }))
   })
 
+  it.live("the client starts reading the body and does not wait (a forked read): the lookup shares that read", () => {
+    let started = 0
+    const client = wrapped((c) =>
+      HttpClient.tap(c, (r) => {
+        started++
+        // forked in the attempt, so interrupted when it ends (see timeoutInPlace): only the read is shared
+        return Effect.fork(r.arrayBuffer)
+      })
+    )
+    return Effect.gen(function*() {
+      const record = yield* lookup.pipe(Effect.provide(Sandbox.layerTest({ seed, httpClient: client })))
+      assert.strictEqual(record.authorization_code, "CODE1")
+      assert.strictEqual(started, 1)
+    })
+  })
+
   it.live("the client reads the body itself (logging it): the lookup reads it again from the platform's cache", () => {
     let logged = 0
     const client = wrapped((c) => HttpClient.tap(c, (r) => Effect.map(r.arrayBuffer, (b) => void (logged = b.byteLength))))

@@ -489,9 +489,10 @@ export const exchangeIn = <A, E>(
       const inPlace = finite ? live && canTimeOutInPlace(fiber) : hasFiberState(fiber)
       const own = inPlace || (finite && live)
       const outgoing = request(host, authorization)
-      // in the region, the request goes with a controller of ours, which the region aborts when it
-      // ends; an HttpClient.make client that gets this very request object sends with it and hands
-      // back the transport's response as is (a client that rewrites the request sends a new one)
+      // in the region, the request goes with a controller of ours, which the region's end aborts
+      // when anything sent with it may still be open (endAttempt); an HttpClient.make client that
+      // gets this very request object sends with it and hands back the transport's response as is
+      // (a client that rewrites the request sends a new one, with the platform's own controller)
       const scoped = inPlace ? scopedRequests() : undefined
       let controller: AbortController | undefined
       // the body read here past the platform, once read
