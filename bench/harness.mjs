@@ -133,7 +133,7 @@ export const oneClientArgs = (defaultConfig, options = {}) => {
       n: { type: "string", default: "3000" },
       warmup: { type: "string", default: "500" },
       // how many of the warm-up requests come after the heap baseline's forced GC (client.mjs; the
-      // GC is forced only under --expose-gc, which of these tools only gc-trace.mjs passes)
+      // GC is forced only under --expose-gc, which gc-trace.mjs and settle.mjs pass)
       settle: { type: "string", default: "0" },
       // N measured in slices of this many requests, CPU per slice reported (0: one slice)
       windows: { type: "string", default: "0" },

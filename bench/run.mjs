@@ -8,7 +8,7 @@
 // the floor included, to need before its CPU per request settles (about 3000–4000 here); with
 // a shorter one the table mixes V8's compilation of the request path into the figures.
 // The heap baseline's forced full GC comes --settle requests before the end of the warm-up
-// (default 4000; --settle 0 puts it right before the measured phase, as before 2026-11-22):
+// (default 4000; --settle 0 puts it right before the measured phase, as before commit c392c62):
 // after a forced GC V8 optimises much of the request path again, and the next ~3000 requests
 // cost every client more, the Effect clients most (bench/README.md, "Settle").
 import * as fs from "node:fs"

@@ -15,6 +15,11 @@ const args = oneClientArgs("effect-fast", {
 })
 const windows = Number(args.windows) > 0 ? Number(args.windows) : 1000
 const rounds = Number(args.rounds)
+if (!Number.isInteger(rounds) || rounds < 1) {
+  console.error(`--rounds must be a positive integer (got ${args.rounds})`)
+  process.exit(2)
+}
+if (Number(args.settle) !== 0) console.error("note: --settle is ignored here (the point is where the forced GC goes)")
 const runs = { forced: [], none: [] }
 for (let round = 1; round <= rounds; round++) {
   for (const mode of ["forced", "none"]) {

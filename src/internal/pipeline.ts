@@ -257,7 +257,8 @@ const withoutTimeout = <E>(cause: Cause.Cause<E>): Cause.Cause<E> =>
  * the caller's own fiber, with the client's fiber refs (`quiet`) set for its
  * duration, and a `setTimeout` that, should it fire first, interrupts the
  * caller's fiber as {@link TIMEOUT_INTERRUPTOR}. The interruption ends the
- * attempt like any other (the transport aborts the request) and is caught at
+ * attempt like any other (the request is aborted: by `HttpClient.make`'s own
+ * controller, or by `end` when it went with ours) and is caught at
  * the end of the region, where it is taken back (the fiber's interrupted
  * cause cleared) and answered as `onTimeout()`. An interruption from anyone
  * else is kept and ends the caller as usual.
@@ -497,9 +498,12 @@ export const exchangeIn = <A, E>(
       let controller: AbortController | undefined
       // the body read here past the platform, once read
       let readHere: UndiciBody | undefined
+      let end: ((success: boolean) => void) | undefined
       if (scoped !== undefined) {
-        controller = new AbortController()
-        scoped.set(outgoing, controller)
+        const ours = new AbortController()
+        scoped.set(outgoing, ours)
+        controller = ours
+        end = (success) => endAttempt(ours, success, readHere)
       }
       const read = Effect.mapError(
         Effect.flatMap(
@@ -527,7 +531,7 @@ export const exchangeIn = <A, E>(
           finite ? limitMillis : undefined,
           timedOut,
           quiet,
-          controller === undefined ? undefined : (success) => endAttempt(controller!, success, readHere)
+          end
         )
         : own
         ? raceTimer(fiber, read, limitMillis, timedOut, quiet)
