@@ -25,7 +25,7 @@
  *
  * Measured (`bench/`, `layerUndici`, 3 alternating pairs, N=3000 after 5000,
  * with the GC placement of before commit c392c62): CPU per lookup −9 % at
- * C=1 and −14 % at C=32, peak RSS 176–188 → 148–160 MB.
+ * C=1 and −14 % at C=32, peak RSS 170–188 → 148–160 MB.
  *
  * @since 0.1.0
  */
