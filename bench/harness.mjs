@@ -144,14 +144,21 @@ export const oneClientArgs = (defaultConfig, options = {}) => {
     console.error(`unknown configuration ${values.config}; known: ${KNOWN_CONFIGS.join(", ")}`)
     process.exit(2)
   }
-  for (const name of ["concurrency", "n", "warmup", "settle", "windows"]) {
-    const v = Number(values[name])
-    if (!Number.isInteger(v) || v < 0 || (v === 0 && (name === "n" || name === "concurrency"))) {
-      console.error(`--${name} must be a ${name === "n" || name === "concurrency" ? "positive" : "non-negative"} integer (got ${values[name]})`)
-      process.exit(2)
-    }
-  }
+  for (const name of ["concurrency", "n", "warmup", "settle", "windows"]) countArg(name, values[name])
   return values
+}
+
+/** Options that may be 0 (the others must be positive). */
+const MAY_BE_ZERO = new Set(["warmup", "settle", "windows"])
+
+/** The integer value of the option `--name`; exits with a usage message when it is not a count. */
+export const countArg = (name, text) => {
+  const v = Number(text)
+  if (!Number.isInteger(v) || v < 0 || (v === 0 && !MAY_BE_ZERO.has(name))) {
+    console.error(`--${name} must be a ${MAY_BE_ZERO.has(name) ? "non-negative" : "positive"} integer (got ${text})`)
+    process.exit(2)
+  }
+  return v
 }
 
 /**

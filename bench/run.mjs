@@ -15,7 +15,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import { parseArgs } from "node:util"
 import { CONFIGS, KNOWN_CONFIGS, median } from "./common.mjs"
-import { generateKeys, runChild, startServer } from "./harness.mjs"
+import { countArg, generateKeys, runChild, startServer } from "./harness.mjs"
 
 process.on("unhandledRejection", (e) => {
   console.error("unhandled rejection:", e)
@@ -41,23 +41,15 @@ if (args.help) {
   process.exit(0)
 }
 
-const positiveInt = (name, text) => {
-  const v = Number(text)
-  if (!Number.isInteger(v) || v < 0 || (v === 0 && name !== "warmup" && name !== "settle")) {
-    console.error(`--${name} must be a positive integer (got ${text})`)
-    process.exit(2)
-  }
-  return v
-}
-const rounds = positiveInt("rounds", args.rounds)
-const n = positiveInt("n", args.n)
-const warmup = positiveInt("warmup", args.warmup)
-const settle = Math.min(warmup, positiveInt("settle", args.settle))
+const rounds = countArg("rounds", args.rounds)
+const n = countArg("n", args.n)
+const warmup = countArg("warmup", args.warmup)
+const settle = Math.min(warmup, countArg("settle", args.settle))
 if (settle < Number(args.settle)) {
   console.error(`note: --settle ${args.settle} is more than the warm-up: the heap baseline is taken before the first request`)
 }
-const importRuns = positiveInt("import-runs", args["import-runs"])
-const concurrencies = args.concurrency.split(",").map((c) => positiveInt("concurrency", c.trim()))
+const importRuns = countArg("import-runs", args["import-runs"])
+const concurrencies = args.concurrency.split(",").map((c) => countArg("concurrency", c.trim()))
 const configs = args.only.split(",").map((c) => c.trim()).filter((c) => c !== "")
 for (const c of configs) {
   if (!KNOWN_CONFIGS.includes(c)) {

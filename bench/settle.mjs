@@ -5,7 +5,7 @@
 // medians over the rounds window by window.
 //   node bench/settle.mjs [--config effect-fast] [--concurrency 1] [--warmup 5000] [--n 10000]
 //     [--windows 1000] [--rounds 2]
-import { oneClientArgs, runOneClient } from "./harness.mjs"
+import { countArg, oneClientArgs, runOneClient } from "./harness.mjs"
 import { median } from "./common.mjs"
 
 const args = oneClientArgs("effect-fast", {
@@ -14,11 +14,7 @@ const args = oneClientArgs("effect-fast", {
   rounds: { type: "string", default: "2" }
 })
 const windows = Number(args.windows) > 0 ? Number(args.windows) : 1000
-const rounds = Number(args.rounds)
-if (!Number.isInteger(rounds) || rounds < 1) {
-  console.error(`--rounds must be a positive integer (got ${args.rounds})`)
-  process.exit(2)
-}
+const rounds = countArg("rounds", args.rounds)
 if (Number(args.settle) !== 0) console.error("note: --settle is ignored here (the point is where the forced GC goes)")
 const runs = { forced: [], none: [] }
 for (let round = 1; round <= rounds; round++) {

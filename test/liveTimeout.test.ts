@@ -3,54 +3,22 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as Headers from "@effect/platform/Headers"
 import { Cause, Duration, Effect, Either, Exit, Fiber, FiberId, FiberRef, HashMap, Layer, Scheduler } from "effect"
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
-import type { AddressInfo } from "node:net"
 import { Payscore, Wechatpay } from "../src/index.js"
+import { countAborts, eventually, type Stats, withServer } from "./helpers/loopback.js"
 import { Transport, transportName } from "./helpers/transport.js"
 import { APPID, makeWorld, NoRetry, OPENID, SERVICE_ID } from "./helpers/world.js"
 
 const world = makeWorld()
 const query = Payscore.getPermissionsByOpenid({ openid: OPENID, params: { service_id: SERVICE_ID, appid: APPID } })
 
-interface Stats {
-  hits: number
-  /** Requests whose connection closed before an answer: the client aborted them. */
-  aborted: number
-}
-
 /** A loopback server that takes every request and never answers (a hung WeChat Pay). */
-const withHangingServer = <A, E, R>(use: (stats: Stats) => Effect.Effect<A, E, R>) =>
-  Effect.acquireUseRelease(
-    Effect.async<{ server: ReturnType<typeof createServer>; url: string; stats: Stats }>((resume) => {
-      const stats: Stats = { hits: 0, aborted: 0 }
-      const server = createServer((_req: IncomingMessage, res: ServerResponse) => {
-        stats.hits++
-        res.on("close", () => {
-          if (!res.writableEnded) stats.aborted++
-        })
-      })
-      server.listen(0, "127.0.0.1", () => {
-        const { port } = server.address() as AddressInfo
-        resume(Effect.succeed({ server, url: `http://127.0.0.1:${port}`, stats }))
-      })
-    }),
-    ({ stats, url }) =>
-      use(stats).pipe(
-        Effect.provide(Layer.mergeAll(world.SignerLive, world.VerifierLive, Transport, NoRetry, Layer.succeed(Wechatpay.BaseUrl, url)))
-      ),
-    ({ server }) =>
-      Effect.async<void>((resume) => {
-        server.closeAllConnections()
-        server.close(() => resume(Effect.void))
-      })
-  )
-
-/** Polls `check` until it holds (at most 2 s): the server sees a close a moment after the client aborts. */
-const eventually = (check: () => boolean) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 200 && !check(); i++) yield* Effect.sleep("10 millis")
-    return check()
-  })
+const withHangingServer = <A, E, R>(use: (stats: Stats) => Effect.Effect<A, E, R>) => {
+  const stats: Stats = { hits: 0, aborted: 0 }
+  return withServer((_req, res) => countAborts(stats, res), (url) =>
+    use(stats).pipe(
+      Effect.provide(Layer.mergeAll(world.SignerLive, world.VerifierLive, Transport, NoRetry, Layer.succeed(Wechatpay.BaseUrl, url)))
+    ))
+}
 
 describe(`timeouts and interruption on the live clock, over real HTTP (${transportName})`, () => {
   it.live("a request that gets no answer within RequestTimeout is a NetworkError(Timeout), and is aborted", () =>

@@ -6,11 +6,11 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Layer } from "effect"
 import { getEventListeners } from "node:events"
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
-import type { AddressInfo } from "node:net"
+import type { IncomingMessage, ServerResponse } from "node:http"
 import { Payscore, Wechatpay } from "../src/index.js"
 import { readUndiciBody, scopedRequests, undiciBody } from "../src/internal/platformShortcuts.js"
 import { Sandbox } from "../src/sandbox/index.js"
+import { countAborts, eventually, type Stats, withServer } from "./helpers/loopback.js"
 
 const SERVICE_ID = "500001"
 const APPID = "wxd678efh567hg6787"
@@ -19,31 +19,6 @@ const seed: Sandbox.SeedData = {
   businessCircle: []
 }
 const lookup = Payscore.getPermissionsByOpenid({ openid: "oUser1", params: { service_id: SERVICE_ID, appid: APPID } })
-
-/** A loopback server answering every request with `handle`. */
-const withServer = <A, E, R>(
-  handle: (req: IncomingMessage, res: ServerResponse) => void,
-  use: (url: string) => Effect.Effect<A, E, R>
-) =>
-  Effect.acquireUseRelease(
-    Effect.async<{ server: ReturnType<typeof createServer>; url: string }>((resume) => {
-      const server = createServer(handle)
-      server.listen(0, "127.0.0.1", () =>
-        resume(Effect.succeed({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` })))
-    }),
-    ({ url }) => use(url),
-    ({ server }) =>
-      Effect.async<void>((resume) => {
-        server.closeAllConnections()
-        server.close(() => resume(Effect.void))
-      })
-  )
-
-const eventually = (check: () => boolean) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 200 && !check(); i++) yield* Effect.sleep("10 millis")
-    return check()
-  })
 
 describe("shortcuts through @effect/platform's HttpClient.make (the installed version honours both)", () => {
   it.effect("scopedRequests is the map HttpClient.withScope fills, and make sends with the controller found there", () =>
@@ -122,21 +97,17 @@ describe("shortcuts through @effect/platform's HttpClient.make (the installed ve
   })
 
   it.live("a client that rewrites each request (the platform sees a request without the library's controller) still has it aborted on timeout", () => {
-    let aborted = 0
+    const seen: Stats = { hits: 0, aborted: 0 }
     const Rewriting = Layer.effect(
       HttpClient.HttpClient,
       Effect.map(HttpClient.HttpClient, HttpClient.mapRequest(HttpClientRequest.setHeader("x-rewritten", "1")))
     ).pipe(Layer.provide(NodeHttpClient.layerUndici))
-    return withServer((_req, res) => {
-      res.on("close", () => {
-        if (!res.writableEnded) aborted++
-      })
-    }, (url) =>
+    return withServer((_req, res) => countAborts(seen, res), (url) =>
       Effect.gen(function*() {
         const error = yield* Effect.flip(lookup)
         assert.isTrue(error._tag === "NetworkError" && error.reason === "Timeout")
-        for (let i = 0; i < 200 && aborted === 0; i++) yield* Effect.sleep("10 millis")
-        assert.strictEqual(aborted, 1, "the server saw the request aborted")
+        yield* eventually(() => seen.aborted > 0)
+        assert.strictEqual(seen.aborted, 1, "the server saw the request aborted")
       }).pipe(
         Effect.provideService(Wechatpay.BaseUrl, url),
         Effect.provideService(Wechatpay.RequestTimeout, Duration.millis(200)),
@@ -149,18 +120,13 @@ describe("shortcuts through @effect/platform's HttpClient.make (the installed ve
 const wrapped = (f: (client: HttpClient.HttpClient) => HttpClient.HttpClient) =>
   Layer.effect(HttpClient.HttpClient, Effect.map(HttpClient.HttpClient, f)).pipe(Layer.provide(NodeHttpClient.layerUndici))
 
-interface Seen {
-  hits: number
-  /** Requests whose connection closed before the whole answer was sent: the client aborted them. */
-  aborted: number
-}
-
-const counting = (seen: Seen, res: ServerResponse) => {
-  seen.hits++
-  res.on("close", () => {
-    if (!res.writableEnded) seen.aborted++
-  })
-}
+/** A client that gives up on a send after 100 ms by itself (a timeout of its own, a transport error). */
+const givesUpAfter100Millis = (client: HttpClient.HttpClient) =>
+  HttpClient.transform(client, (response, request) =>
+    Effect.timeoutFail(response, {
+      duration: "100 millis",
+      onTimeout: () => new HttpClientError.RequestError({ request, reason: "Transport", description: "gave up" })
+    }))
 
 const lookupEither = Effect.either(lookup)
 
@@ -182,15 +148,9 @@ const lookupOver = <E>(
 
 describe("a layerUndici client wrapped by the user: nothing the attempt sent stays open when it ends", () => {
   it.live("the client gives up on its own (a timeout inside it): the hung request is aborted", () => {
-    const seen: Seen = { hits: 0, aborted: 0 }
-    const client = wrapped((c) =>
-      HttpClient.transform(c, (response, request) =>
-        Effect.timeoutFail(response, {
-          duration: "100 millis",
-          onTimeout: () => new HttpClientError.RequestError({ request, reason: "Transport", description: "gave up" })
-        }))
-    )
-    return lookupOver(client, (_req, res) => counting(seen, res), (outcome) =>
+    const seen: Stats = { hits: 0, aborted: 0 }
+    const client = wrapped(givesUpAfter100Millis)
+    return lookupOver(client, (_req, res) => countAborts(seen, res), (outcome) =>
       Effect.gen(function*() {
         assert.isTrue(outcome._tag === "Left" && outcome.left._tag === "NetworkError" && outcome.left.reason === "Transport")
         assert.isTrue(yield* eventually(() => seen.aborted === 1), `aborted ${seen.aborted} of ${seen.hits}`)
@@ -198,15 +158,9 @@ describe("a layerUndici client wrapped by the user: nothing the attempt sent sta
   })
 
   it.live("the same, retried by the client (retryTransient): every send is aborted", () => {
-    const seen: Seen = { hits: 0, aborted: 0 }
-    const client = wrapped((c) =>
-      HttpClient.transform(c, (response, request) =>
-        Effect.timeoutFail(response, {
-          duration: "100 millis",
-          onTimeout: () => new HttpClientError.RequestError({ request, reason: "Transport", description: "gave up" })
-        })).pipe(HttpClient.retryTransient({ times: 2 }))
-    )
-    return lookupOver(client, (_req, res) => counting(seen, res), () =>
+    const seen: Stats = { hits: 0, aborted: 0 }
+    const client = wrapped((c) => givesUpAfter100Millis(c).pipe(HttpClient.retryTransient({ times: 2 })))
+    return lookupOver(client, (_req, res) => countAborts(seen, res), () =>
       Effect.gen(function*() {
         assert.strictEqual(seen.hits, 3)
         assert.isTrue(yield* eventually(() => seen.aborted === 3), `aborted ${seen.aborted} of ${seen.hits}`)
@@ -214,9 +168,9 @@ describe("a layerUndici client wrapped by the user: nothing the attempt sent sta
   })
 
   it.live("the client rejects the status before the body is read (filterStatusOk): the unread body is aborted", () => {
-    const seen: Seen = { hits: 0, aborted: 0 }
+    const seen: Stats = { hits: 0, aborted: 0 }
     return lookupOver(wrapped(HttpClient.filterStatusOk), (_req, res) => {
-      counting(seen, res)
+      countAborts(seen, res)
       res.writeHead(500, { "content-type": "application/json" })
       res.write(Buffer.alloc(1024 * 1024, 0x20)) // more than the socket takes, never ended
     }, (outcome) =>
@@ -227,10 +181,10 @@ describe("a layerUndici client wrapped by the user: nothing the attempt sent sta
   })
 
   it.live("the client races two sends of the request (hedging): the one that lost is aborted", () => {
-    const seen: Seen = { hits: 0, aborted: 0 }
+    const seen: Stats = { hits: 0, aborted: 0 }
     const client = wrapped((c) => HttpClient.transform(c, (response) => Effect.race(response, Effect.delay(response, "50 millis"))))
     return lookupOver(client, (_req, res) => {
-      counting(seen, res)
+      countAborts(seen, res)
       if (seen.hits === 2) res.writeHead(503).end("{}")
     }, (outcome) =>
       Effect.gen(function*() {

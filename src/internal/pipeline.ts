@@ -495,15 +495,14 @@ export const exchangeIn = <A, E>(
       // gets this very request object sends with it and hands back the transport's response as is
       // (a client that rewrites the request sends a new one, with the platform's own controller)
       const scoped = inPlace ? scopedRequests() : undefined
-      let controller: AbortController | undefined
       // the body read here past the platform, once read
       let readHere: UndiciBody | undefined
+      // set when the request goes with our controller: what the region's end calls
       let end: ((success: boolean) => void) | undefined
       if (scoped !== undefined) {
-        const ours = new AbortController()
-        scoped.set(outgoing, ours)
-        controller = ours
-        end = (success) => endAttempt(ours, success, readHere)
+        const controller = new AbortController()
+        scoped.set(outgoing, controller)
+        end = (success) => endAttempt(controller, success, readHere)
       }
       const read = Effect.mapError(
         Effect.flatMap(
@@ -511,7 +510,7 @@ export const exchangeIn = <A, E>(
           (response) => {
             const buffered = bufferedBody(response)
             if (buffered !== undefined) return Effect.succeed([response, buffered] as const)
-            const body = controller === undefined ? undefined : undiciBody(response)
+            const body = end === undefined ? undefined : undiciBody(response)
             return Effect.map(
               body === undefined ? response.arrayBuffer : readUndiciBody(response, body),
               (bytes) => {
