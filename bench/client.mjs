@@ -110,6 +110,32 @@ const makeMinimalPool = async () => {
 }
 
 // ---------------------------------------------------------------------------
+// axios-plugin: wechatpay-axios-plugin 0.9.6, the seed docs' SDK, as its README sets it up
+// (public-key mode: the platform public key under its PUB_KEY_ID in `certs`)
+// ---------------------------------------------------------------------------
+
+const makeAxiosPlugin = async () => {
+  const { Wechatpay } = await import("wechatpay-axios-plugin")
+  const wxpay = new Wechatpay({
+    mchid: MCHID,
+    serial: MERCHANT_SERIAL,
+    privateKey: opts.merchantKey,
+    certs: { [opts.pubKeyId]: opts.platformPublicKey },
+    baseURL: `${opts.baseUrl}/`
+  })
+  const call = async (i) => {
+    const { kind, input } = requestFor(i)
+    const response = kind === 0
+      ? await wxpay.v3.payscore.permissions.openid._openid_.get(input)
+      : kind === 1
+      ? await wxpay.v3.payscore.permissions.authorizationCode._authorization_code_.get(input)
+      : await wxpay.v3.businesscircle.userAuthorizations._openid_.get(input)
+    return response.data
+  }
+  return { call, close: async () => {}, transport: "axios (Node's http.globalAgent)" }
+}
+
+// ---------------------------------------------------------------------------
 // effect-*: the library through its public API, one runPromise per lookup
 // ---------------------------------------------------------------------------
 
@@ -132,10 +158,11 @@ const loadFastLayer = async (Layer) => {
 }
 
 const makeEffect = async (config) => {
-  const [{ Payscore, BusinessCircle, Signer, Verifier, Wechatpay }, Layer, ManagedRuntime] = await Promise.all([
+  const [{ Payscore, BusinessCircle, Signer, Verifier, Wechatpay }, Layer, ManagedRuntime, Redacted] = await Promise.all([
     import("../dist/index.js"),
     import("effect/Layer"),
-    import("effect/ManagedRuntime")
+    import("effect/ManagedRuntime"),
+    import("effect/Redacted")
   ])
   let httpLayer, transport
   if (config === "effect-undici") {
@@ -148,7 +175,7 @@ const makeEffect = async (config) => {
     transport = fast.from
   }
   const layer = Layer.mergeAll(
-    Signer.layer({ mchid: MCHID, serialNo: MERCHANT_SERIAL, privateKey: opts.merchantKey }),
+    Signer.layer({ mchid: MCHID, serialNo: MERCHANT_SERIAL, privateKey: Redacted.make(opts.merchantKey) }),
     Verifier.layer({ publicKeys: { [opts.pubKeyId]: opts.platformPublicKey } }),
     Layer.succeed(Wechatpay.BaseUrl, opts.baseUrl),
     httpLayer
@@ -273,6 +300,8 @@ const main = async () => {
     ? await makeMinimal()
     : opts.config === "minimal-pool"
     ? await makeMinimalPool()
+    : opts.config === "axios-plugin"
+    ? await makeAxiosPlugin()
     : await makeEffect(opts.config)
   if (client === undefined) {
     clearInterval(sampler)

@@ -16,10 +16,11 @@ const measure = async () => {
     await import("@effect/platform-node/NodeHttpClient")
     return { ms: performance.now() - t0 }
   }
-  const [root, Layer, ManagedRuntime] = await Promise.all([
+  const [root, Layer, ManagedRuntime, Redacted] = await Promise.all([
     import("../dist/index.js"),
     import("effect/Layer"),
-    import("effect/ManagedRuntime")
+    import("effect/ManagedRuntime"),
+    import("effect/Redacted")
   ])
   let httpLayer
   if (opts.mode === "lib") {
@@ -29,7 +30,7 @@ const measure = async () => {
     if (httpLayer === undefined) return { skipped: "no FastHttpClient export" }
   }
   const runtime = ManagedRuntime.make(Layer.mergeAll(
-    root.Signer.layer({ mchid: MCHID, serialNo: MERCHANT_SERIAL, privateKey: opts.merchantKey }),
+    root.Signer.layer({ mchid: MCHID, serialNo: MERCHANT_SERIAL, privateKey: Redacted.make(opts.merchantKey) }),
     root.Verifier.layer({ publicKeys: { [opts.pubKeyId]: opts.platformPublicKey } }),
     Layer.succeed(root.Wechatpay.BaseUrl, "http://127.0.0.1:1"),
     httpLayer

@@ -179,17 +179,20 @@ out.push(
     `loopback server in its own process; medians over rounds, CPU = client process.cpuUsage() over the measured phase.`
 )
 out.push("")
-out.push("| client | C | req/s median (min–max) | p50 ms | p99 ms | CPU ms/req | peak RSS MB | heap Δ MB | CPU × floor | req/s × floor |")
-out.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+out.push("| client | C | req/s median (min–max) | p50 ms | p99 ms | CPU ms/req | peak RSS MB | heap Δ MB | CPU × floor | req/s × floor | CPU × axios | req/s × axios |")
+out.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 const group = (config, concurrency) => results.filter((r) => r.config === config && r.concurrency === concurrency)
 for (const concurrency of concurrencies) {
   const floor = group("floor", concurrency)
   const floorCpu = median(floor.map((r) => r.cpuMsPerReq))
   const floorRps = median(floor.map((r) => r.rps))
+  const axios = group("axios-plugin", concurrency)
+  const axiosCpu = median(axios.map((r) => r.cpuMsPerReq))
+  const axiosRps = median(axios.map((r) => r.rps))
   for (const config of configs) {
     const g = group(config, concurrency)
     if (g.length === 0) {
-      out.push(`| ${config} | ${concurrency} | ${skipped.has(config) ? "skipped" : "failed"} | | | | | | | |`)
+      out.push(`| ${config} | ${concurrency} | ${skipped.has(config) ? "skipped" : "failed"} | | | | | | | | | |`)
       continue
     }
     const rps = g.map((r) => r.rps)
@@ -199,7 +202,7 @@ for (const concurrency of concurrencies) {
       `| ${config}${config === "effect-fast" ? transport : ""} | ${concurrency} | ` +
         `${fmt(median(rps), 0)} (${fmt(Math.min(...rps), 0)}–${fmt(Math.max(...rps), 0)}) | ` +
         `${fmt(median(g.map((r) => r.p50)))} | ${fmt(median(g.map((r) => r.p99)))} | ${fmt(cpu, 3)} | ` +
-        `${fmt(median(g.map((r) => r.peakRssMB)), 0)} | ${fmt(median(g.map((r) => r.heapGrowthMB)), 1)} | ${fmt(cpu / floorCpu)}× | ${fmt(median(rps) / floorRps)}× |`
+        `${fmt(median(g.map((r) => r.peakRssMB)), 0)} | ${fmt(median(g.map((r) => r.heapGrowthMB)), 1)} | ${fmt(cpu / floorCpu)}× | ${fmt(median(rps) / floorRps)}× | ${fmt(cpu / axiosCpu)}× | ${fmt(median(rps) / axiosRps)}× |`
     )
   }
 }

@@ -12,7 +12,7 @@ const options = { mchid: "1900000001", serialNo: "5157F09EFDC096DE15EBE81A47057A
 describe("Signer", () => {
   it.effect("reproduces the official Go SDK known-answer signature", () =>
     Effect.gen(function*() {
-      const signer = yield* Signer.make({ mchid: goTestMchid, serialNo: goTestSerial, privateKey: goTestPrivateKey })
+      const signer = yield* Signer.make({ mchid: goTestMchid, serialNo: goTestSerial, privateKey: Redacted.make(goTestPrivateKey) })
       assert.strictEqual(yield* signer.sign(goTestMessage), goTestSignature)
     }))
 
@@ -54,9 +54,9 @@ describe("Signer", () => {
       assert.strictEqual(Number(parseAuthorization(b)!.timestamp) - Number(parseAuthorization(a)!.timestamp), 2)
     }))
 
-  it.effect("accepts a PKCS#1 private key and a plain string", () =>
+  it.effect("accepts a PKCS#1 private key", () =>
     Effect.gen(function*() {
-      const signer = yield* Signer.make({ ...options, privateKey: merchant.privateKeyPkcs1Pem })
+      const signer = yield* Signer.make({ ...options, privateKey: Redacted.make(merchant.privateKeyPkcs1Pem) })
       const signature = yield* signer.sign("hello")
       assert.isTrue(crypto.verify("sha256", Buffer.from("hello"), merchant.publicKey, Buffer.from(signature, "base64")))
     }))
@@ -90,12 +90,22 @@ describe("Signer", () => {
       }
     }))
 
-  it.effect("rejects an mchid or serial that cannot go into the header", () =>
+  it.effect("rejects an mchid or serial that cannot go into the header, naming which", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(Signer.make({ ...options, mchid: "19\"00" }))
       assert.strictEqual(error._tag, "InvalidKeyError")
+      assert.strictEqual(error.key, "MerchantId")
       assert.include(error.message, "mchid")
       const error2 = yield* Effect.flip(Signer.make({ ...options, serialNo: "" }))
+      assert.strictEqual(error2.key, "SerialNo")
       assert.include(error2.message, "serialNo")
+    }))
+
+  it.effect("refuses a private key that is not Redacted (from JavaScript, where types do not stop it)", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Signer.make({ ...options, privateKey: merchant.privateKeyPem as never }))
+      assert.strictEqual(error.key, "PrivateKey")
+      assert.include(error.message, "Redacted")
+      assert.notInclude(error.message, "BEGIN")
     }))
 })

@@ -18,7 +18,7 @@ const queryB = BusinessCircle.getUserAuthorization({ openid: "oUser1", params: {
 
 describe("Aead.decryptResource (AEAD_AES_256_GCM)", () => {
   const keyText = crypto.randomBytes(16).toString("hex") // 32 ASCII characters
-  const key = Either.getOrThrow(Aead.apiV3Key(keyText))
+  const key = Either.getOrThrow(Aead.apiV3Key(Redacted.make(keyText)))
   const plaintext = "{\"mchid\":\"1900000001\",\"state\":\"支付成功\"}"
 
   /** Encrypted with node:crypto directly, independent of Aead.encryptResource. */
@@ -32,7 +32,7 @@ describe("Aead.decryptResource (AEAD_AES_256_GCM)", () => {
   it.effect("decrypts what node:crypto encrypted, and node:crypto decrypts what it encrypts", () =>
     Effect.gen(function*() {
       assert.strictEqual(yield* Aead.decryptResource(Redacted.make(keyText), reference("a1b2c3d4e5f6", "transaction")), plaintext)
-      assert.strictEqual(yield* Aead.decryptResource(keyText, reference("a1b2c3d4e5f6", "")), plaintext)
+      assert.strictEqual(yield* Aead.decryptResource(key, reference("a1b2c3d4e5f6", "")), plaintext)
       const ours = Aead.encryptResource(key, plaintext, { nonce: "0123456789ab", associatedData: "certificate" })
       const data = Buffer.from(ours.ciphertext, "base64")
       const decipher = crypto.createDecipheriv("aes-256-gcm", Buffer.from(keyText), Buffer.from("0123456789ab"))
@@ -46,7 +46,7 @@ describe("Aead.decryptResource (AEAD_AES_256_GCM)", () => {
   it.effect("fails typed, never with the plaintext or key: wrong key, altered data, bad fields", () =>
     Effect.gen(function*() {
       const good = reference("a1b2c3d4e5f6", "transaction")
-      const wrongKey = yield* Effect.flip(Aead.decryptResource(crypto.randomBytes(16).toString("hex"), good))
+      const wrongKey = yield* Effect.flip(Aead.decryptResource(Redacted.make(crypto.randomBytes(16).toString("hex")), good))
       assert.strictEqual(wrongKey._tag === "DecryptError" && wrongKey.reason, "AuthenticationFailed")
       const aad = yield* Effect.flip(Aead.decryptResource(key, { ...good, associated_data: "certificate" }))
       assert.strictEqual(aad._tag === "DecryptError" && aad.reason, "AuthenticationFailed")
@@ -60,7 +60,7 @@ describe("Aead.decryptResource (AEAD_AES_256_GCM)", () => {
       assert.strictEqual(notBase64._tag === "DecryptError" && notBase64.reason, "Malformed")
       const algorithm = yield* Effect.flip(Aead.decryptResource(key, { ...good, algorithm: "AEAD_SM4_GCM" }))
       assert.strictEqual(algorithm._tag === "DecryptError" && algorithm.reason, "UnsupportedAlgorithm")
-      const shortKey = yield* Effect.flip(Aead.decryptResource("too-short", good))
+      const shortKey = yield* Effect.flip(Aead.decryptResource(Redacted.make("too-short"), good))
       assert.strictEqual(shortKey._tag === "InvalidKeyError" && shortKey.key, "ApiV3Key")
       for (const e of [wrongKey, aad, altered, nonce, shortKey]) {
         const text = `${String(e)} ${JSON.stringify(e)}`

@@ -1,5 +1,5 @@
 import { assert, describe, it, layer } from "@effect/vitest"
-import { ConfigProvider, Effect, Layer } from "effect"
+import { Config, ConfigProvider, Effect, Layer } from "effect"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -71,11 +71,11 @@ describe("Wechatpay.layerConfig", () => {
         assert.deepStrictEqual([...verifier.serials()].sort(), ["7B1C", PUB_KEY_ID].sort())
         const signer = yield* Effect.provide(Signer.Signer, withEnv(env))
         assert.strictEqual(signer.mchid, MCHID)
-        // missing file → InvalidKeyError naming the variable and path, not content
+        // missing file → a ConfigError naming the variable and path, not content
         const error = yield* buildError({ ...env, WECHATPAY_PRIVATE_KEY_FILE: path.join(dir, "missing.pem") })
-        assert.strictEqual(error._tag, "InvalidKeyError")
-        assert.include(error.message, "WECHATPAY_PRIVATE_KEY_FILE")
-        assert.include(error.message, "ENOENT")
+        assert.strictEqual(error._tag, "ConfigError")
+        assert.include(String(error), "WECHATPAY_PRIVATE_KEY_FILE")
+        assert.include(String(error), "ENOENT")
       } finally {
         fs.rmSync(dir, { recursive: true, force: true })
       }
@@ -88,7 +88,7 @@ describe("Wechatpay.layerConfig", () => {
       assert.strictEqual(verifier.preferredSerial, "7B1C")
     }))
 
-  it.effect("missing or conflicting settings are ConfigErrors; a bad key is an InvalidKeyError without its text", () =>
+  it.effect("missing, conflicting or unusable settings are ConfigErrors naming the variable, never quoting a key", () =>
     Effect.gen(function*() {
       const { WECHATPAY_MCHID: _m, ...noMchid } = base
       const missingMchid = yield* buildError(noMchid)
@@ -104,8 +104,15 @@ describe("Wechatpay.layerConfig", () => {
       const { WECHATPAY_PUBLIC_KEY: _q, WECHATPAY_PUBLIC_KEY_ID: _r, ...noVerifier } = base
       assert.include(String(yield* buildError(noVerifier)), "WECHATPAY_PLATFORM_CERTIFICATES")
       const badKey = yield* buildError({ ...base, WECHATPAY_PRIVATE_KEY: "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----" })
-      assert.strictEqual(badKey._tag, "InvalidKeyError")
+      assert.strictEqual(badKey._tag, "ConfigError")
+      assert.include(String(badKey), "WECHATPAY_PRIVATE_KEY")
       assert.notInclude(JSON.stringify(badKey) + String(badKey), "AAAA")
+      // a bad serial is reported as the serial, not as the private key
+      const badSerial = yield* buildError({ ...base, WECHATPAY_SERIAL_NO: "5157 F09E" })
+      assert.include(String(badSerial), "WECHATPAY_SERIAL_NO")
+      assert.notInclude(String(badSerial), "PRIVATE_KEY")
+      const badPublicKey = yield* buildError({ ...base, WECHATPAY_PUBLIC_KEY: "not a key" })
+      assert.include(String(badPublicKey), "WECHATPAY_PUBLIC_KEY")
       const badUrl = yield* buildError({ ...base, WECHATPAY_BASE_URL: "not a url" })
       assert.include(String(badUrl), "WECHATPAY_BASE_URL")
     }))
@@ -142,5 +149,65 @@ describe("Wechatpay.layerConfig", () => {
       }
       const url = yield* Effect.provide(Wechatpay.BaseUrl, withEnv({ ...base, WECHATPAY_BASE_URL: "https://proxy.example.com/wechat//" }))
       assert.strictEqual(url, "https://proxy.example.com/wechat")
+    }))
+
+  it.effect("under Config.nested every error names the key actually read, prefix included", () =>
+    Effect.gen(function*() {
+      const nestedEnv = (env: Record<string, string>) =>
+        new Map(Object.entries(env).map(([k, v]) => [`SHOP_A.${k}`, v] as const))
+      const build = (env: Record<string, string>) =>
+        Effect.flip(Effect.scoped(Layer.build(
+          Wechatpay.layerConfig(Config.nested(Wechatpay.WechatpayConfig, "SHOP_A")).pipe(
+            Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(nestedEnv(env))))
+          )
+        )))
+      const { WECHATPAY_PRIVATE_KEY: _k, ...noKey } = base
+      assert.include(String(yield* build(noKey)), "SHOP_A.WECHATPAY_PRIVATE_KEY")
+      assert.include(String(yield* build({ ...base, WECHATPAY_PRIVATE_KEY: "garbage" })), "SHOP_A.WECHATPAY_PRIVATE_KEY")
+      assert.include(String(yield* build({ ...base, WECHATPAY_PRIVATE_KEY_FILE: "/x.pem" })), "SHOP_A.WECHATPAY_PRIVATE_KEY")
+      const { WECHATPAY_PRIVATE_KEY: _p, ...fileOnly } = base
+      const unreadable = String(yield* build({ ...fileOnly, WECHATPAY_PRIVATE_KEY_FILE: "/nonexistent/key.pem" }))
+      assert.include(unreadable, "SHOP_A.WECHATPAY_PRIVATE_KEY_FILE")
+      assert.include(unreadable, "ENOENT")
+      const { WECHATPAY_PUBLIC_KEY: _q, ...idOnly } = base
+      assert.include(String(yield* build(idOnly)), "SHOP_A.WECHATPAY_PUBLIC_KEY")
+      const { WECHATPAY_MCHID: _m, ...noMchid } = base
+      assert.include(String(yield* build(noMchid)), "SHOP_A.WECHATPAY_MCHID")
+      // and a complete nested configuration builds
+      const signer = yield* Effect.provide(
+        Signer.Signer,
+        Wechatpay.layerConfig(Config.nested(Wechatpay.WechatpayConfig, "SHOP_A")).pipe(
+          Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(nestedEnv(base))))
+        )
+      )
+      assert.strictEqual(signer.mchid, MCHID)
+    }))
+
+  it.effect("takes a Config.Wrap of its options: names of the application's own", () =>
+    Effect.gen(function*() {
+      const env = new Map([
+        ["MCHID", MCHID],
+        ["MERCHANT_SERIAL", MERCHANT_SERIAL],
+        ["MERCHANT_KEY", merchant.privateKeyPem],
+        ["PLATFORM_KEY", platform.publicKeyPem]
+      ])
+      const layer = Wechatpay.layerConfig({
+        mchid: Config.string("MCHID"),
+        serialNo: Config.string("MERCHANT_SERIAL"),
+        privateKey: Config.redacted("MERCHANT_KEY"),
+        publicKeys: Config.all({ [PUB_KEY_ID]: Config.string("PLATFORM_KEY") })
+      }).pipe(Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(env))))
+      const [signer, verifier] = yield* Effect.provide(Effect.all([Signer.Signer, Verifier.Verifier]), layer)
+      assert.strictEqual(signer.serialNo, MERCHANT_SERIAL)
+      assert.deepStrictEqual(verifier.serials(), [PUB_KEY_ID])
+      const missing = yield* Effect.flip(Effect.scoped(Layer.build(
+        Wechatpay.layerConfig({
+          mchid: Config.string("MCHID"),
+          serialNo: Config.string("MERCHANT_SERIAL"),
+          privateKey: Config.redacted("NO_SUCH_KEY"),
+          certificates: Config.succeed([certificate])
+        }).pipe(Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(env))))
+      )))
+      assert.include(String(missing), "NO_SUCH_KEY")
     }))
 })

@@ -4,7 +4,7 @@ import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { selfSignedCertificate } from "../src/internal/x509.js"
+import { selfSignedCertificate } from "../src/protocol/x509.js"
 
 const { privateKey, publicKey } = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 })
 

@@ -9,7 +9,30 @@
  *
  * @since 0.1.0
  */
+import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as Schema from "effect/Schema"
+import type { ErrorBody } from "../protocol/errorBody.js"
+import type { DecryptFailure, KeyFailure, SignatureFailure } from "../protocol/failures.js"
+
+/**
+ * Where an answer came from, as every error that has one records it.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Origin {
+  readonly method: string
+  readonly path: string
+  readonly status?: number | undefined
+  readonly requestId?: string | undefined
+}
+
+/** `{ key: value }` without the keys whose value is `undefined` (for exact optional fields). */
+const defined = <A extends Record<string, unknown>>(fields: A): { [K in keyof A]: Exclude<A[K], undefined> } => {
+  const out: Record<string, unknown> = {}
+  for (const key in fields) if (fields[key] !== undefined) out[key] = fields[key]
+  return out as { [K in keyof A]: Exclude<A[K], undefined> }
+}
 
 const suffix = (requestId: string | undefined, attempts?: number | undefined): string =>
   (attempts !== undefined && attempts > 1 ? ` (after ${attempts} attempts)` : "") +
@@ -75,16 +98,54 @@ export class SignatureError extends Schema.TaggedError<SignatureError>()("Signat
   reason: SignatureErrorReason,
   description: Schema.String,
   serial: Schema.optional(Schema.String),
+  method: Schema.optional(Schema.String),
   status: Schema.optional(Schema.Number),
   path: Schema.optional(Schema.String),
   requestId: Schema.optional(Schema.String),
   cause: Schema.optional(Schema.Defect)
 }) {
   /**
+   * The error for a protocol failure, with where the answer came from when
+   * there was one.
+   *
+   * @since 0.2.0
+   */
+  static fromFailure(failure: SignatureFailure, origin?: Origin): SignatureError {
+    return new SignatureError(defined({
+      reason: failure.reason,
+      description: failure.description,
+      serial: failure.serial,
+      cause: failure.cause,
+      method: origin?.method,
+      path: origin?.path,
+      status: origin?.status,
+      requestId: origin?.requestId
+    }))
+  }
+
+  /**
+   * The same error, saying where the answer it is about came from.
+   *
+   * @since 0.2.0
+   */
+  withOrigin(origin: Origin): SignatureError {
+    return new SignatureError(defined({
+      reason: this.reason,
+      description: this.description,
+      serial: this.serial,
+      cause: this.cause,
+      method: origin.method,
+      path: origin.path,
+      status: origin.status,
+      requestId: origin.requestId
+    }))
+  }
+
+  /**
    * @since 0.1.0
    */
   override get message(): string {
-    const where = this.path !== undefined ? `GET ${this.path}: ` : ""
+    const where = this.path !== undefined ? `${this.method ?? "GET"} ${this.path}: ` : ""
     return `${where}signature ${this.reason}: ${this.description}${suffix(this.requestId)}`
   }
 }
@@ -122,6 +183,38 @@ export class NetworkError extends Schema.TaggedError<NetworkError>()("NetworkErr
   requestId: Schema.optional(Schema.String),
   cause: Schema.optional(Schema.Defect)
 }) {
+  /**
+   * The error for a failure of the `HttpClient`: `InvalidUrl` when the base
+   * URL does not make a URL, `Transport` otherwise.
+   *
+   * @since 0.2.0
+   */
+  static fromHttpClientError(error: HttpClientError.HttpClientError, origin: Origin): NetworkError {
+    const detail = error.cause instanceof Error ? `: ${error.cause.message}` : ""
+    const invalidUrl = error._tag === "RequestError" && error.reason === "InvalidUrl"
+    return new NetworkError(defined({
+      reason: invalidUrl ? "InvalidUrl" : "Transport",
+      method: origin.method,
+      path: origin.path,
+      description: invalidUrl
+        ? "the base URL does not form a valid URL"
+        : error._tag === "RequestError"
+        ? `request failed${detail}`
+        : `reading the response failed${detail}`,
+      requestId: error._tag === "ResponseError" ? error.response.headers["request-id"] : undefined,
+      cause: error.cause
+    }) as ConstructorParameters<typeof NetworkError>[0])
+  }
+
+  /**
+   * Whether the failure may go away on another attempt: all but `InvalidUrl`.
+   *
+   * @since 0.2.0
+   */
+  get retryable(): boolean {
+    return this.reason !== "InvalidUrl"
+  }
+
   /**
    * @since 0.1.0
    */
@@ -192,6 +285,28 @@ export class BusinessError extends Schema.TaggedError<BusinessError>()("Business
   attempts: Schema.optional(Schema.Number),
   requestId: Schema.optional(Schema.String)
 }) {
+  /**
+   * The error for a non-2xx answer and what its body said.
+   *
+   * @since 0.2.0
+   */
+  static fromAnswer(
+    answer: Origin & { readonly status: number; readonly body: ErrorBody; readonly verified: boolean }
+  ): BusinessError {
+    const { body } = answer
+    return new BusinessError(defined({
+      status: answer.status,
+      code: body.code,
+      serverMessage: body.message,
+      detail: body.detail === undefined ? undefined : defined(body.detail),
+      body: body.excerpt,
+      verified: answer.verified,
+      method: answer.method,
+      path: answer.path,
+      requestId: answer.requestId
+    }))
+  }
+
   /**
    * Whether WeChat Pay documents this answer as transient (429 and 5xx).
    *
@@ -272,10 +387,19 @@ export class InvalidRequestError extends Schema.TaggedError<InvalidRequestError>
  * @category errors
  */
 export class InvalidKeyError extends Schema.TaggedError<InvalidKeyError>()("InvalidKeyError", {
-  key: Schema.Literal("PrivateKey", "PublicKey", "Certificate", "KeyRing", "ApiV3Key"),
+  key: Schema.Literal("PrivateKey", "PublicKey", "Certificate", "KeyRing", "ApiV3Key", "MerchantId", "SerialNo"),
   id: Schema.optional(Schema.String),
   description: Schema.String
 }) {
+  /**
+   * The error for key material the protocol could not use.
+   *
+   * @since 0.2.0
+   */
+  static fromFailure(failure: KeyFailure): InvalidKeyError {
+    return new InvalidKeyError(defined({ key: failure.key, id: failure.id, description: failure.description }))
+  }
+
   /**
    * @since 0.1.0
    */
@@ -297,6 +421,15 @@ export class DecryptError extends Schema.TaggedError<DecryptError>()("DecryptErr
   reason: Schema.Literal("UnsupportedAlgorithm", "Malformed", "AuthenticationFailed"),
   description: Schema.String
 }) {
+  /**
+   * The error for a resource the protocol could not decrypt.
+   *
+   * @since 0.2.0
+   */
+  static fromFailure(failure: DecryptFailure): DecryptError {
+    return new DecryptError({ reason: failure.reason, description: failure.description })
+  }
+
   /**
    * @since 0.1.0
    */

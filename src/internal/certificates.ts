@@ -1,17 +1,24 @@
+/**
+ * `Verifier.layerAutoCertificates`: platform certificates downloaded through
+ * the signed pipeline, accepted by the protocol's checks, and kept fresh.
+ *
+ * @internal
+ */
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import type * as Redacted from "effect/Redacted"
-import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import { CertificateError, type InvalidKeyError, type SignatureError } from "../errors/Errors.js"
+import { CertificateError, InvalidKeyError, SignatureError } from "../errors/Errors.js"
+import { acceptDownload, CERTIFICATES_PATH } from "../protocol/certificates.js"
+import { CertificateFailure, KeyFailure, SignatureFailure } from "../protocol/failures.js"
+import { parseRingKeys, type RingKey } from "../protocol/keys.js"
+import * as Verification from "../protocol/verification.js"
 import * as Aead from "../services/Aead.js"
 import type { Signer } from "../services/Signer.js"
-import * as Crypto from "./crypto.js"
-import { exchange, type Exchange } from "./pipeline.js"
-import { normalizeSerial, parseKeys, precheck, type RingKey, type Service, unknownSerial, verifyWith } from "./ring.js"
+import type { Service } from "../services/Verifier.js"
+import { exchange } from "./pipeline.js"
 
 /**
  * Options of `Verifier.layerAutoCertificates`.
@@ -33,115 +40,13 @@ export interface AutoCertificatesOptions {
   readonly maxClockSkewSeconds?: number | undefined
 }
 
-const CertificatesBody = Schema.Struct({
-  data: Schema.Array(Schema.Struct({
-    serial_no: Schema.String,
-    effective_time: Schema.String,
-    expire_time: Schema.String,
-    encrypt_certificate: Schema.Struct({
-      algorithm: Schema.String,
-      nonce: Schema.String,
-      associated_data: Schema.optional(Schema.String),
-      ciphertext: Schema.String
-    })
-  }))
-})
-
-const decodeBody = Schema.decodeUnknownEither(CertificatesBody)
-
-const PATH = "/v3/certificates"
-
-const fail = (reason: CertificateError["reason"], description: string, requestId?: string, cause?: unknown) =>
-  Effect.fail(
-    new CertificateError({
-      reason,
-      description,
-      ...(requestId !== undefined ? { requestId } : {}),
-      ...(cause !== undefined ? { cause } : {})
-    })
-  )
-
-/**
- * Reads a `GET /v3/certificates` exchange: decrypts every certificate and
- * accepts the download only when its own signature verifies with one of the
- * delivered certificates or an already trusted key.
- */
-const accept = (
-  key: Aead.ApiV3Key,
-  trusted: ReadonlyMap<string, RingKey>,
-  ex: Exchange,
-  maxSkew: number
-): Effect.Effect<ReadonlyArray<RingKey>, CertificateError> => {
-  const requestId = ex.headers["request-id"]
-  if (ex.status < 200 || ex.status >= 300) {
-    let code: string | undefined
-    try {
-      const body = JSON.parse(ex.text) as { code?: unknown }
-      code = typeof body.code === "string" ? body.code : undefined
-    } catch {
-      code = undefined
-    }
-    return ex.status === 404 && code === "RESOURCE_NOT_EXISTS"
-      ? fail(
-        "NotAvailable",
-        "this merchant has no platform certificates (404 RESOURCE_NOT_EXISTS): verify with the WeChat Pay public key instead (Verifier.layer({ publicKeys }))",
-        requestId
-      )
-      : fail("Download", `GET ${PATH} answered HTTP ${ex.status}${code !== undefined ? ` ${code}` : ""}`, requestId)
-  }
-  let json: unknown
-  try {
-    json = JSON.parse(ex.text)
-  } catch {
-    return fail("Download", "the body is not JSON", requestId)
-  }
-  const body = decodeBody(json)
-  if (Either.isLeft(body)) return fail("Download", "the body is not the documented certificate list", requestId)
-  const delivered: Array<RingKey> = []
-  for (const item of body.right.data) {
-    const pem = Aead.decryptResourceEither(key, item.encrypt_certificate)
-    if (Either.isLeft(pem)) {
-      return fail("Decrypt", `certificate ${item.serial_no.slice(0, 64)}: ${pem.left.description}`, requestId)
-    }
-    const cert = Crypto.parseCertificate(pem.right)
-    if (!("serial" in cert)) {
-      return fail("Decrypt", `certificate ${item.serial_no.slice(0, 64)} does not parse`, requestId)
-    }
-    if (cert.serial !== normalizeSerial(item.serial_no)) {
-      return fail("Decrypt", `certificate ${item.serial_no.slice(0, 64)} has serial ${cert.serial}`, requestId)
-    }
-    delivered.push({ ...cert, kind: "Certificate" })
-  }
-  if (delivered.length === 0) return fail("Download", "the certificate list is empty", requestId)
-  const serial = ex.headers["wechatpay-serial"]
-  const timestamp = ex.headers["wechatpay-timestamp"]
-  const nonce = ex.headers["wechatpay-nonce"]
-  const signature = ex.headers["wechatpay-signature"]
-  if (serial === undefined || timestamp === undefined || nonce === undefined || signature === undefined) {
-    return fail("Unverified", "the download carries no signature headers", requestId)
-  }
-  const input = {
-    serial,
-    timestamp,
-    nonce,
-    signature,
-    signatureType: ex.headers["wechatpay-signature-type"],
-    body: ex.bytes,
-    receivedAt: ex.receivedAt
-  }
-  const bytes = precheck(input, maxSkew)
-  if (!Buffer.isBuffer(bytes)) return fail("Unverified", bytes.description, requestId, bytes)
-  const candidates = new Map(trusted)
-  for (const k of delivered) candidates.set(k.serial, k)
-  const signer = candidates.get(serial) ?? candidates.get(normalizeSerial(serial))
-  if (signer === undefined) {
-    return fail("Unverified", "signed by a key that is neither delivered nor trusted", requestId)
-  }
-  const error = verifyWith(signer, input, bytes)
-  return error === undefined
-    ? Effect.succeed(delivered)
-    : fail("Unverified", `the download's signature does not verify: ${error.description}`, requestId, error)
-}
+const certificateError = (failure: CertificateFailure, requestId: string | undefined) =>
+  new CertificateError({
+    reason: failure.reason,
+    description: failure.description,
+    ...(requestId !== undefined ? { requestId } : {}),
+    ...(failure.cause instanceof SignatureFailure ? { cause: SignatureError.fromFailure(failure.cause) } : {})
+  })
 
 /**
  * A verifier whose platform certificates are downloaded, decrypted, checked
@@ -154,41 +59,42 @@ export const makeAutoCertificates = (
   options: AutoCertificatesOptions
 ): Effect.Effect<Service, CertificateError | InvalidKeyError, Signer | HttpClient.HttpClient | Scope.Scope> =>
   Effect.gen(function*() {
-    const key = yield* Aead.apiV3Key(options.apiV3Key)
+    const apiV3Key = yield* Aead.apiV3Key(options.apiV3Key)
     const pinned = options.publicKeys !== undefined && Object.keys(options.publicKeys).length > 0
-      ? yield* parseKeys({ publicKeys: options.publicKeys })
+      ? parseRingKeys({ publicKeys: options.publicKeys })
       : []
-    const maxSkew = options.maxClockSkewSeconds ?? 300
+    if (pinned instanceof KeyFailure) return yield* Effect.fail(InvalidKeyError.fromFailure(pinned))
+    const maxSkew = options.maxClockSkewSeconds
     const refreshEvery = Duration.decode(options.refreshInterval ?? Duration.hours(12))
     const minInterval = Duration.toMillis(Duration.decode(options.minRefreshInterval ?? Duration.seconds(60)))
     const context = yield* Effect.context<Signer | HttpClient.HttpClient>()
     const semaphore = yield* Effect.makeSemaphore(1)
 
-    let ring: ReadonlyMap<string, RingKey> = new Map(pinned.map((k) => [k.serial, k]))
-    let certificates: ReadonlyArray<RingKey> = []
+    let ring = new Verification.KeyRing(pinned)
     let generation = 0
     let lastDownload = Number.NEGATIVE_INFINITY
 
-    const preferred = (): string | undefined =>
-      pinned[0]?.serial ??
-        (certificates.length === 0
-          ? undefined
-          : certificates.reduce((a, b) => ((b.notAfter ?? 0) > (a.notAfter ?? 0) ? b : a)).serial)
-
     const download = Effect.flatMap(Clock.currentTimeMillis, (now) => {
       lastDownload = now
-      return exchange(PATH, preferred(), (ex) => accept(key, ring, ex, maxSkew)).pipe(
+      const outgoing = { method: "GET", canonical: CERTIFICATES_PATH, preferredSerial: ring.preferred() } as const
+      return exchange(outgoing, (answer) => {
+        const delivered = acceptDownload(apiV3Key.key, ring.all, answer, maxSkew)
+        return delivered instanceof CertificateFailure
+          ? Effect.fail(certificateError(delivered, answer.headers["request-id"]))
+          : Effect.succeed(delivered)
+      }, true).pipe(
         Effect.catchTags({
-          NetworkError: (e) => fail("Download", e.message, e.requestId, e),
-          SignatureError: (e: SignatureError) => fail("Download", e.message, e.requestId, e)
+          NetworkError: (e) =>
+            Effect.fail(certificateError(new CertificateFailure("Download", e.message), e.requestId)),
+          SignatureError: (e) => Effect.fail(certificateError(new CertificateFailure("Download", e.message), e.requestId))
         }),
-        Effect.tap((delivered) =>
+        Effect.tap((delivered: ReadonlyArray<RingKey>) =>
           Effect.sync(() => {
-            certificates = delivered
-            ring = new Map([...pinned, ...delivered].map((k) => [k.serial, k]))
+            ring = new Verification.KeyRing([...pinned, ...delivered])
             generation++
           })
         ),
+        Effect.withSpan("Verifier.downloadCertificates", { captureStackTrace: false, attributes: { "wechatpay.path": CERTIFICATES_PATH } }),
         Effect.provide(context)
       )
     })
@@ -209,34 +115,28 @@ export const makeAutoCertificates = (
       )
     )))
 
-    const lookup = (serial: string) => ring.get(serial) ?? ring.get(normalizeSerial(serial))
+    const check = (input: Verification.VerifyInput) => {
+      const failure = Verification.verify(ring, input, maxSkew)
+      return failure === undefined ? Effect.void : Effect.fail(SignatureError.fromFailure(failure))
+    }
 
-    const service: Service = {
+    return {
       get preferredSerial() {
-        return preferred() ?? ""
+        return ring.preferred() ?? ""
       },
-      serials: () => Array.from(ring.keys()),
+      serials: () => ring.serials,
       verify: (input) => {
-        const bytes = precheck(input, maxSkew)
-        if (!Buffer.isBuffer(bytes)) return Effect.fail(bytes)
-        const found = lookup(input.serial)
-        if (found !== undefined) {
-          const error = verifyWith(found, input, bytes)
-          return error === undefined ? Effect.void : Effect.fail(error)
-        }
-        const seen = generation
-        return refresh(seen, false).pipe(
+        const known = ring.get(input.serial) !== undefined
+        if (known) return check(input)
+        // an unknown serial: a new certificate may have been issued; refresh once, then check again
+        const precheck = Verification.precheck(input, maxSkew)
+        if (precheck instanceof SignatureFailure) return Effect.fail(SignatureError.fromFailure(precheck))
+        return refresh(generation, false).pipe(
           Effect.catchAll((e) =>
             Effect.logDebug(`effect-wechatpay: certificate download for an unknown serial failed: ${e.message}`)
           ),
-          Effect.flatMap(() => {
-            const again = lookup(input.serial)
-            if (again === undefined) return Effect.fail(unknownSerial(input.serial))
-            const error = verifyWith(again, input, bytes)
-            return error === undefined ? Effect.void : Effect.fail(error)
-          })
+          Effect.zipRight(Effect.suspend(() => check(input)))
         )
       }
-    }
-    return service
+    } satisfies Service
   })

@@ -1,36 +1,161 @@
+/**
+ * `Wechatpay.layerConfig`: the merchant's settings from Effect `Config`,
+ * checked where they are read, so every error names the key it came from
+ * (with the prefix of `Config.nested`).
+ *
+ * @internal
+ */
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as fs from "node:fs/promises"
+import * as fs from "node:fs"
 import * as nodePath from "node:path"
-import { InvalidKeyError } from "../errors/Errors.js"
+import type { InvalidKeyError } from "../errors/Errors.js"
+import { codeOf, KeyFailure } from "../protocol/failures.js"
+import { parsePrivateKey, parsePublicKey, parseRingKeys } from "../protocol/keys.js"
+import { checkIdentity } from "../protocol/signing.js"
 import * as Signer from "../services/Signer.js"
 import * as Verifier from "../services/Verifier.js"
 import { BaseUrl } from "./references.js"
 
 /**
- * The environment configuration of a merchant.
+ * What `Wechatpay.layerConfig` builds its layers from.
  *
- * @since 0.1.0
+ * @since 0.2.0
  */
-export interface WechatpayConfigValue {
+export interface ConfigOptions {
+  /** The merchant id. */
   readonly mchid: string
+  /** The merchant API certificate serial number. */
   readonly serialNo: string
-  readonly privateKey: Option.Option<Redacted.Redacted<string>>
-  readonly privateKeyFile: Option.Option<string>
-  readonly publicKeyId: Option.Option<string>
-  readonly publicKey: Option.Option<string>
-  readonly publicKeyFile: Option.Option<string>
-  readonly platformCertificates: Option.Option<string>
-  readonly platformCertificatesDir: Option.Option<string>
-  readonly baseUrl: Option.Option<string>
+  /** The merchant API private key, PEM. */
+  readonly privateKey: Redacted.Redacted<string>
+  /** WeChat Pay public keys by id (`PUB_KEY_ID_…`), PEM. */
+  readonly publicKeys?: Readonly<Record<string, string>> | undefined
+  /** Platform certificates, PEM. */
+  readonly certificates?: ReadonlyArray<string> | undefined
+  /** Another API host (a proxy, a sandbox). */
+  readonly baseUrl?: string | undefined
 }
 
+const invalid = (key: string, message: string) => ConfigError.InvalidData([key], message)
+
+/** A file's text, read as the configuration is; a failure names `key`, which gave the path. */
+const readFile = (key: string, file: string): Either.Either<string, ConfigError.ConfigError> => {
+  try {
+    return Either.right(fs.readFileSync(file, "utf8"))
+  } catch (cause) {
+    return Either.left(invalid(key, `cannot read ${file}${codeOf(cause)}`))
+  }
+}
+
+/** `KEY` inline or `KEY_FILE` as a path (not both), with the key the value came from. */
+const inlineOrFile = (
+  key: string,
+  inline: Config.Config<Option.Option<string>>
+): Config.Config<Option.Option<{ readonly key: string; readonly text: string }>> =>
+  Config.all([inline, Config.option(Config.nonEmptyString(`${key}_FILE`))]).pipe(
+    Config.mapOrFail(([text, file]) =>
+      Option.isSome(text) && Option.isSome(file)
+        ? Either.left(invalid(key, `set either ${key} or ${key}_FILE, not both`))
+        : Option.isSome(text)
+        ? Either.right(Option.some({ key, text: text.value }))
+        : Option.isSome(file)
+        ? Either.map(readFile(`${key}_FILE`, file.value), (t) => Option.some({ key: `${key}_FILE`, text: t }))
+        : Either.right(Option.none())
+    )
+  )
+
+/** An environment variable that is set but empty counts as unset. */
+const nonEmpty = (key: string) =>
+  Config.option(Config.string(key)).pipe(Config.map(Option.filter((text) => text.trim().length > 0)))
+
+const privateKey = inlineOrFile("WECHATPAY_PRIVATE_KEY", nonEmpty("WECHATPAY_PRIVATE_KEY")).pipe(
+  Config.mapOrFail(Option.match({
+    onNone: () =>
+      Either.left(ConfigError.MissingData(["WECHATPAY_PRIVATE_KEY"], "set WECHATPAY_PRIVATE_KEY or WECHATPAY_PRIVATE_KEY_FILE")),
+    onSome: ({ key, text }) => {
+      const parsed = parsePrivateKey(text)
+      return parsed instanceof KeyFailure ? Either.left(invalid(key, parsed.description)) : Either.right(Redacted.make(text))
+    }
+  }))
+)
+
+const publicKeys = Config.all([
+  Config.option(Config.nonEmptyString("WECHATPAY_PUBLIC_KEY_ID")),
+  inlineOrFile("WECHATPAY_PUBLIC_KEY", nonEmpty("WECHATPAY_PUBLIC_KEY"))
+]).pipe(
+  Config.mapOrFail(([id, pem]) => {
+    if (Option.isNone(id) && Option.isNone(pem)) return Either.right(undefined)
+    if (Option.isNone(id) || Option.isNone(pem)) {
+      return Either.left(
+        ConfigError.MissingData(
+          [Option.isNone(id) ? "WECHATPAY_PUBLIC_KEY_ID" : "WECHATPAY_PUBLIC_KEY"],
+          "WECHATPAY_PUBLIC_KEY_ID and WECHATPAY_PUBLIC_KEY (or _FILE) go together"
+        )
+      )
+    }
+    const parsed = parsePublicKey(pem.value.text, id.value)
+    return parsed instanceof KeyFailure
+      ? Either.left(invalid(pem.value.key, parsed.description))
+      : Either.right({ [id.value]: pem.value.text })
+  })
+)
+
+/** Every `*.pem` file of a directory, in name order. */
+const certificatesDir = Config.nonEmptyString("WECHATPAY_PLATFORM_CERTIFICATES_DIR").pipe(
+  Config.mapOrFail((dir) => {
+    try {
+      const names = fs.readdirSync(dir).filter((name) => name.endsWith(".pem")).sort()
+      return Either.right(names.map((name) => fs.readFileSync(nodePath.join(dir, name), "utf8")))
+    } catch (cause) {
+      return Either.left(ConfigError.InvalidData([], `cannot read ${dir}${codeOf(cause)}`))
+    }
+  })
+)
+
+const certificates = Config.all([
+  Config.option(Config.nonEmptyString("WECHATPAY_PLATFORM_CERTIFICATES")),
+  Config.option(certificatesDir)
+]).pipe(
+  Config.mapOrFail(([inline, dir]) => {
+    const found = [...Option.toArray(inline), ...Option.getOrElse(dir, () => [])]
+    const parsed = found.length === 0 ? [] : parseRingKeys({ certificates: found })
+    return parsed instanceof KeyFailure
+      ? Either.left(
+        invalid(Option.isSome(inline) ? "WECHATPAY_PLATFORM_CERTIFICATES" : "WECHATPAY_PLATFORM_CERTIFICATES_DIR", parsed.description)
+      )
+      : Either.right(found.length === 0 ? undefined : found)
+  })
+)
+
+const identity = (key: "WECHATPAY_MCHID" | "WECHATPAY_SERIAL_NO") =>
+  Config.nonEmptyString(key).pipe(
+    Config.mapOrFail((value) => {
+      const failure = key === "WECHATPAY_MCHID" ? checkIdentity(value, "-") : checkIdentity("-", value)
+      return failure === undefined ? Either.right(value) : Either.left(ConfigError.InvalidData([], failure.description))
+    })
+  )
+
+const baseUrl = Config.option(
+  Config.url("WECHATPAY_BASE_URL").pipe(
+    Config.validate({
+      message: "must be an http(s) URL without query, fragment or credentials, e.g. https://api.mch.weixin.qq.com",
+      validation: (url) =>
+        (url.protocol === "https:" || url.protocol === "http:") && url.search === "" && url.hash === "" &&
+        url.username === "" && url.password === ""
+    }),
+    Config.map((url) => url.toString().replace(/\/+$/, ""))
+  )
+)
+
 /**
- * Reads, from the current `ConfigProvider` (the environment by default):
+ * The merchant's settings from the current `ConfigProvider` (the environment
+ * by default):
  *
  * | variable | meaning |
  * |---|---|
@@ -39,132 +164,50 @@ export interface WechatpayConfigValue {
  * | `WECHATPAY_PRIVATE_KEY` / `WECHATPAY_PRIVATE_KEY_FILE` | merchant private key PEM, inline or a file (one is required) |
  * | `WECHATPAY_PUBLIC_KEY_ID` + `WECHATPAY_PUBLIC_KEY` / `WECHATPAY_PUBLIC_KEY_FILE` | WeChat Pay public key |
  * | `WECHATPAY_PLATFORM_CERTIFICATES` / `WECHATPAY_PLATFORM_CERTIFICATES_DIR` | platform certificates: PEM text, or a directory of `*.pem` |
- * | `WECHATPAY_BASE_URL` | overrides the API host |
+ * | `WECHATPAY_BASE_URL` | another API host |
+ *
+ * Key material is checked as it is read. `Config.nested(WechatpayConfig,
+ * "SHOP_A")` reads `SHOP_A.WECHATPAY_MCHID` (`SHOP_A_WECHATPAY_MCHID` with
+ * `ConfigProvider.constantCase`) and so on.
  *
  * @since 0.1.0
  */
-export const WechatpayConfig: Config.Config<WechatpayConfigValue> = Config.all({
-  mchid: Config.nonEmptyString("WECHATPAY_MCHID"),
-  serialNo: Config.nonEmptyString("WECHATPAY_SERIAL_NO"),
-  privateKey: Config.option(Config.redacted("WECHATPAY_PRIVATE_KEY")).pipe(
-    // an empty variable counts as unset
-    Config.map(Option.filter((key) => Redacted.value(key).trim().length > 0))
-  ),
-  privateKeyFile: Config.option(Config.nonEmptyString("WECHATPAY_PRIVATE_KEY_FILE")),
-  publicKeyId: Config.option(Config.nonEmptyString("WECHATPAY_PUBLIC_KEY_ID")),
-  publicKey: Config.option(Config.nonEmptyString("WECHATPAY_PUBLIC_KEY")),
-  publicKeyFile: Config.option(Config.nonEmptyString("WECHATPAY_PUBLIC_KEY_FILE")),
-  platformCertificates: Config.option(Config.nonEmptyString("WECHATPAY_PLATFORM_CERTIFICATES")),
-  platformCertificatesDir: Config.option(Config.nonEmptyString("WECHATPAY_PLATFORM_CERTIFICATES_DIR")),
-  baseUrl: Config.option(
-    Config.url("WECHATPAY_BASE_URL").pipe(
-      Config.validate({
-        message: "must be an http(s) URL without query, fragment or credentials, e.g. https://api.mch.weixin.qq.com",
-        validation: (url) =>
-          (url.protocol === "https:" || url.protocol === "http:") && url.search === "" && url.hash === "" &&
-          url.username === "" && url.password === ""
-      }),
-      Config.map((url) => url.toString().replace(/\/+$/, ""))
-    )
-  )
-})
-
-const readText = (file: string, key: InvalidKeyError["key"], variable: string) =>
-  Effect.tryPromise({
-    try: () => fs.readFile(file, "utf8"),
-    catch: (cause) =>
-      new InvalidKeyError({
-        key,
-        description: `cannot read ${variable} (${file})${
-          typeof cause === "object" && cause !== null && "code" in cause ? `: ${String(cause.code)}` : ""
-        }`
-      })
-  })
-
-const oneOf = <A>(
-  inline: Option.Option<A>,
-  file: Option.Option<string>,
-  names: readonly [string, string],
-  read: (file: string) => Effect.Effect<A, InvalidKeyError>
-): Effect.Effect<Option.Option<A>, ConfigError.ConfigError | InvalidKeyError> => {
-  if (Option.isSome(inline) && Option.isSome(file)) {
-    return Effect.fail(ConfigError.InvalidData([names[0]], `set either ${names[0]} or ${names[1]}, not both`))
-  }
-  if (Option.isSome(file)) return Effect.asSome(read(file.value))
-  return Effect.succeed(inline)
-}
-
-const readCertificatesDir = (dir: string) =>
-  Effect.tryPromise({
-    try: async () => {
-      const names = (await fs.readdir(dir)).filter((n) => n.endsWith(".pem")).sort()
-      return Promise.all(names.map((n) => fs.readFile(nodePath.join(dir, n), "utf8")))
-    },
-    catch: (cause) =>
-      new InvalidKeyError({
-        key: "Certificate",
-        description: `cannot read WECHATPAY_PLATFORM_CERTIFICATES_DIR (${dir})${
-          typeof cause === "object" && cause !== null && "code" in cause ? `: ${String(cause.code)}` : ""
-        }`
-      })
-  })
-
-/**
- * Signer and Verifier (and BaseUrl when set) from `config`.
- *
- * @since 0.1.0
- */
-export const layerConfig = (
-  config: Config.Config<WechatpayConfigValue> = WechatpayConfig
-): Layer.Layer<Signer.Signer | Verifier.Verifier, ConfigError.ConfigError | InvalidKeyError> =>
-  Layer.unwrapEffect(Effect.gen(function*() {
-    const c = yield* config
-    const privateKey = yield* oneOf(
-      c.privateKey,
-      c.privateKeyFile,
-      ["WECHATPAY_PRIVATE_KEY", "WECHATPAY_PRIVATE_KEY_FILE"],
-      (file) => Effect.map(readText(file, "PrivateKey", "WECHATPAY_PRIVATE_KEY_FILE"), Redacted.make)
-    )
-    if (Option.isNone(privateKey)) {
-      return yield* Effect.fail(
-        ConfigError.MissingData(["WECHATPAY_PRIVATE_KEY"], "set WECHATPAY_PRIVATE_KEY or WECHATPAY_PRIVATE_KEY_FILE")
-      )
-    }
-    const publicKey = yield* oneOf(
-      c.publicKey,
-      c.publicKeyFile,
-      ["WECHATPAY_PUBLIC_KEY", "WECHATPAY_PUBLIC_KEY_FILE"],
-      (file) => readText(file, "PublicKey", "WECHATPAY_PUBLIC_KEY_FILE")
-    )
-    if (Option.isSome(publicKey) !== Option.isSome(c.publicKeyId)) {
-      return yield* Effect.fail(
-        ConfigError.MissingData(
-          [Option.isSome(publicKey) ? "WECHATPAY_PUBLIC_KEY_ID" : "WECHATPAY_PUBLIC_KEY"],
-          "WECHATPAY_PUBLIC_KEY_ID and WECHATPAY_PUBLIC_KEY (or _FILE) go together"
-        )
-      )
-    }
-    const certificates = [
-      ...Option.toArray(c.platformCertificates),
-      ...(Option.isSome(c.platformCertificatesDir) ? yield* readCertificatesDir(c.platformCertificatesDir.value) : [])
-    ]
-    if (Option.isNone(publicKey) && certificates.length === 0) {
-      return yield* Effect.fail(
+export const WechatpayConfig: Config.Config<ConfigOptions> = Config.all({
+  mchid: identity("WECHATPAY_MCHID"),
+  serialNo: identity("WECHATPAY_SERIAL_NO"),
+  privateKey,
+  publicKeys,
+  certificates,
+  baseUrl: Config.map(baseUrl, Option.getOrUndefined)
+}).pipe(
+  Config.mapOrFail((options) =>
+    options.publicKeys === undefined && options.certificates === undefined
+      ? Either.left(
         ConfigError.MissingData(
           ["WECHATPAY_PUBLIC_KEY"],
           "set WECHATPAY_PUBLIC_KEY_ID with WECHATPAY_PUBLIC_KEY (or _FILE), or WECHATPAY_PLATFORM_CERTIFICATES (or _DIR)"
         )
       )
-    }
-    const signer = yield* Signer.make({ mchid: c.mchid, serialNo: c.serialNo, privateKey: privateKey.value })
-    const verifier = yield* Verifier.make({
-      ...(Option.isSome(publicKey) && Option.isSome(c.publicKeyId)
-        ? { publicKeys: { [c.publicKeyId.value]: publicKey.value } }
-        : {}),
-      certificates
+      : Either.right(options)
+  )
+)
+
+/**
+ * A `Signer` and a `Verifier` (and `BaseUrl` when one is set) from
+ * configuration: {@link WechatpayConfig} by default, or any `Config.Wrap` of
+ * {@link ConfigOptions}.
+ *
+ * @since 0.1.0
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<ConfigOptions> = WechatpayConfig
+): Layer.Layer<Signer.Signer | Verifier.Verifier, ConfigError.ConfigError | InvalidKeyError> =>
+  Layer.unwrapEffect(
+    Effect.map(Config.unwrap(config), (options) => {
+      const services = Layer.merge(
+        Signer.layer({ mchid: options.mchid, serialNo: options.serialNo, privateKey: options.privateKey }),
+        Verifier.layer({ publicKeys: options.publicKeys, certificates: options.certificates })
+      )
+      return options.baseUrl === undefined ? services : Layer.merge(services, Layer.succeed(BaseUrl, options.baseUrl))
     })
-    const services = Layer.merge(Layer.succeed(Signer.Signer, signer), Layer.succeed(Verifier.Verifier, verifier))
-    return Option.isSome(c.baseUrl)
-      ? Layer.merge(services, Layer.succeed(BaseUrl, c.baseUrl.value))
-      : services
-  }))
+  )

@@ -1,5 +1,13 @@
+/**
+ * The settings of the request pipeline, each a `Context.Reference` with a
+ * default.
+ *
+ * @since 0.1.0
+ */
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
+import type * as Schedule from "effect/Schedule"
+import type { BusinessError, NetworkError } from "../errors/Errors.js"
 
 /**
  * The primary APIv3 host.
@@ -52,11 +60,9 @@ export class FailoverHosts extends Context.Reference<FailoverHosts>()("effect-we
 }) {}
 
 /**
- * How the idempotent GETs of this library are retried: `maxAttempts` in all
- * (1 turns retries off), waiting `baseDelay` doubled each time up to
- * `maxDelay`, times a random factor in [0.5, 1) when `jitter` is on. Only
- * `NetworkError` (not `InvalidUrl`), 429 and 5xx are retried; every attempt is
- * signed afresh.
+ * A retry policy as a record: `maxAttempts` in all (1 turns retries off),
+ * waiting `baseDelay` doubled each time up to `maxDelay`, times a random
+ * factor in [0.5, 1) when `jitter` is on.
  *
  * @since 0.1.0
  * @category models
@@ -69,21 +75,34 @@ export interface RetryPolicy {
 }
 
 /**
- * The retry policy.
+ * How failed attempts are retried: a {@link RetryPolicy} record, or any
+ * `Schedule` (it is fed the error of each failed attempt). Either way only
+ * retryable failures are retried: `NetworkError` (not `InvalidUrl`) and
+ * `BusinessError` 429 and 5xx. Every attempt is signed afresh.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type RetrySetting = RetryPolicy | Schedule.Schedule<unknown, NetworkError | BusinessError>
+
+/**
+ * The retry setting; the default is 3 attempts in all, 200 ms doubling to
+ * 2 s, with jitter.
  *
  * @example
  * ```ts
- * import { Layer } from "effect"
+ * import { Layer, Schedule } from "effect"
  * import { Wechatpay } from "effect-wechatpay"
  *
  * const NoRetries = Layer.succeed(Wechatpay.Retry, { maxAttempts: 1, baseDelay: 0, maxDelay: 0, jitter: false })
+ * const FiveQuickOnes = Layer.succeed(Wechatpay.Retry, Schedule.recurs(4).pipe(Schedule.addDelay(() => "50 millis")))
  * ```
  *
  * @since 0.1.0
  * @category references
  */
 export class Retry extends Context.Reference<Retry>()("effect-wechatpay/Wechatpay/Retry", {
-  defaultValue: (): RetryPolicy => ({
+  defaultValue: (): RetrySetting => ({
     maxAttempts: 3,
     baseDelay: Duration.millis(200),
     maxDelay: Duration.seconds(2),

@@ -17,7 +17,6 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
@@ -27,8 +26,8 @@ import * as fs from "node:fs/promises"
 import { createServer } from "node:http"
 import { promisify } from "node:util"
 import { InvalidKeyError } from "../errors/Errors.js"
-import * as X509 from "../internal/x509.js"
-import * as Aead from "../services/Aead.js"
+import * as Aead from "../protocol/aead.js"
+import * as X509 from "../protocol/x509.js"
 import {
   AppId,
   AuthorizationCode,
@@ -376,14 +375,14 @@ export const make = (options: Options = {}): Effect.Effect<Service, ServeError, 
     const publicKeyPair = yield* rsa()
     const platformPublicKeyId = `PUB_KEY_ID_01${randomDigits(28)}`
     const apiV3KeyText = randomAlphanumeric(32)
-    const apiV3Key = Either.getOrThrow(Aead.apiV3Key(apiV3KeyText))
+    const apiV3Key = crypto.createSecretKey(Buffer.from(apiV3KeyText, "utf8"))
     const config: Engine.EngineConfig = {
       mchid,
       merchantSerial: merchantSerialNo,
       merchantPublicKey: crypto.createPublicKey(merchantPublicKeyPem),
       publicKey: { id: platformPublicKeyId, privateKey: publicKeyPair.privateKey },
       certificates: [],
-      encrypt: (plaintext) => Aead.encryptResource(apiV3Key, plaintext, { associatedData: "certificate" })
+      encrypt: (plaintext) => Aead.encrypt(apiV3Key, plaintext, { associatedData: "certificate" })
     }
     const newCertificate = (validity: { readonly notBefore: Date; readonly notAfter: Date } | undefined) =>
       Effect.map(rsa(), (pair): Engine.PlatformCertificate => {

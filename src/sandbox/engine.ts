@@ -6,7 +6,9 @@
  * @internal
  */
 import * as crypto from "node:crypto"
-import { parseRfc3339 } from "../schemas/Common.js"
+import { formatChinaTime, parseRfc3339 } from "../protocol/time.js"
+import { parseAuthorization, verifyRequest } from "../protocol/signing.js"
+import { MAX_CLOCK_SKEW_SECONDS, signResponse } from "../protocol/verification.js"
 
 /** @internal */
 export type Route =
@@ -123,17 +125,13 @@ export interface Reply {
   readonly route: Route | undefined
 }
 
-const SKEW_SECONDS = 300
 const OPENID = /^[A-Za-z0-9_-]+$/
 const AUTH_CODE = /^[A-Za-z0-9_\-*|]+$/
 const IDENT = /^[A-Za-z0-9_-]{1,32}$/
 const DIGITS = /^[0-9]{1,32}$/
 
 /** RFC 3339 in Beijing time, the way WeChat Pay writes times. @internal */
-export const beijingTime = (millis: number): string => {
-  const d = new Date(millis + 8 * 3600_000)
-  return d.toISOString().slice(0, 19) + "+08:00"
-}
+export const beijingTime: (millis: number) => string = formatChinaTime
 
 const requestId = (): string => crypto.randomBytes(20).toString("hex").toUpperCase() + "-0"
 
@@ -151,8 +149,6 @@ const paramError = (field: string, value: unknown, issue: string, location: "que
 
 const signError = (message: string) => new Failure(401, "SIGN_ERROR", message)
 
-const AUTHORIZATION = /^WECHATPAY2-SHA256-RSA2048 (.*)$/
-
 /** WeChat Pay's check of the Authorization header. @internal */
 export const checkAuthorization = (
   config: EngineConfig,
@@ -161,34 +157,31 @@ export const checkAuthorization = (
 ): Failure | undefined => {
   const header = request.headers["authorization"]
   if (header === undefined) return signError("缺少Authorization请求头 (missing Authorization header)")
-  const m = AUTHORIZATION.exec(header)
-  if (m === null) return signError("错误的签名方案 (unsupported authorization scheme)")
-  const params: Record<string, string> = {}
-  for (const part of m[1]!.split(",")) {
-    const kv = /^\s*([a-z_]+)="([^"]*)"\s*$/.exec(part)
-    if (kv === null) return signError("Authorization格式错误 (malformed Authorization header)")
-    params[kv[1]!] = kv[2]!
+  const parts = parseAuthorization(header)
+  switch (parts) {
+    case "scheme":
+      return signError("错误的签名方案 (unsupported authorization scheme)")
+    case "malformed":
+      return signError("Authorization格式错误 (malformed Authorization header)")
+    case "incomplete":
+      return signError("Authorization缺少参数 (Authorization lacks mchid, nonce_str, signature, timestamp or serial_no)")
   }
-  const { mchid, nonce_str, signature, timestamp, serial_no } = params
-  if (!mchid || !nonce_str || !signature || !timestamp || !serial_no) {
-    return signError("Authorization缺少参数 (Authorization lacks mchid, nonce_str, signature, timestamp or serial_no)")
-  }
-  if (mchid !== config.mchid) return signError("商户号不匹配 (mchid does not match)")
-  if (serial_no !== config.merchantSerial) {
+  if (parts.mchid !== config.mchid) return signError("商户号不匹配 (mchid does not match)")
+  if (parts.serialNo !== config.merchantSerial) {
     return signError("商户证书序列号有误 (unknown merchant certificate serial_no)")
   }
-  if (!/^\d{1,12}$/.test(timestamp) || Math.abs(Number(timestamp) - Math.floor(nowMillis / 1000)) > SKEW_SECONDS) {
+  if (
+    !/^\d{1,12}$/.test(parts.timestamp) ||
+    Math.abs(Number(parts.timestamp) - Math.floor(nowMillis / 1000)) > MAX_CLOCK_SKEW_SECONDS
+  ) {
     return signError("请求时间戳已过期 (timestamp outside the 5 minute window)")
   }
-  if (!/^[0-9A-Za-z]{1,32}$/.test(nonce_str)) return signError("随机串格式错误 (nonce_str must be 1-32 letters or digits)")
-  const message = `${request.method}\n${request.url}\n${timestamp}\n${nonce_str}\n${request.body}\n`
-  let ok = false
-  try {
-    ok = crypto.verify("sha256", Buffer.from(message), config.merchantPublicKey, Buffer.from(signature, "base64"))
-  } catch {
-    ok = false
+  if (!/^[0-9A-Za-z]{1,32}$/.test(parts.nonce)) {
+    return signError("随机串格式错误 (nonce_str must be 1-32 letters or digits)")
   }
-  return ok ? undefined : signError("签名错误 (signature does not verify)")
+  return verifyRequest(config.merchantPublicKey, request, parts)
+    ? undefined
+    : signError("签名错误 (signature does not verify)")
 }
 
 /** @internal */
@@ -364,9 +357,6 @@ export const route = (
   return { route: undefined, result: new Failure(404, "RESOURCE_NOT_EXISTS", "请求的资源不存在 (no such resource)") }
 }
 
-/** Signs a body the way WeChat Pay does. @internal */
-export const signBody = (key: crypto.KeyObject, timestamp: string, nonce: string, body: string): string =>
-  crypto.sign("sha256", Buffer.from(`${timestamp}\n${nonce}\n${body}\n`), key).toString("base64")
 
 /** Picks and consumes the faults that apply to a route. @internal */
 export const takeFaults = (faults: Array<ActiveFault>, r: Route | undefined): ReadonlyArray<ActiveFault> => {
@@ -418,7 +408,7 @@ export const handle = (
     // ten minutes off: in the past when the clock allows (a TestClock starts at 0)
     const timestamp = String(!active.has("StaleTimestamp") ? seconds : seconds >= 600 ? seconds - 600 : seconds + 600)
     const nonce = crypto.randomBytes(16).toString("hex").toUpperCase()
-    const signature = signBody(key.privateKey, timestamp, nonce, body)
+    const signature = signResponse(key.privateKey, timestamp, nonce, body)
     headers["wechatpay-serial"] = active.has("WrongSerial") ? "PUB_KEY_ID_0000000000000000000000000000" : key.id
     headers["wechatpay-timestamp"] = timestamp
     headers["wechatpay-nonce"] = nonce

@@ -9,8 +9,10 @@
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
-import * as crypto from "node:crypto"
+import type * as crypto from "node:crypto"
 import { DecryptError, InvalidKeyError } from "../errors/Errors.js"
+import * as Protocol from "../protocol/aead.js"
+import { DecryptFailure, KeyFailure } from "../protocol/failures.js"
 
 /**
  * An encrypted resource as WeChat Pay sends it.
@@ -18,12 +20,7 @@ import { DecryptError, InvalidKeyError } from "../errors/Errors.js"
  * @since 0.1.0
  * @category models
  */
-export interface EncryptedResource {
-  readonly algorithm: string
-  readonly nonce: string
-  readonly associated_data?: string | undefined
-  readonly ciphertext: string
-}
+export type EncryptedResource = Protocol.EncryptedResource
 
 /**
  * The algorithm name of every resource this module handles.
@@ -31,10 +28,7 @@ export interface EncryptedResource {
  * @since 0.1.0
  * @category constants
  */
-export const ALGORITHM = "AEAD_AES_256_GCM"
-
-const TAG_LENGTH = 16
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
+export const ALGORITHM: string = Protocol.ALGORITHM
 
 /**
  * A parsed APIv3 key: exactly 32 bytes of UTF-8.
@@ -54,21 +48,18 @@ export interface ApiV3Key {
  * @since 0.1.0
  * @category constructors
  */
-export const apiV3Key = (key: Redacted.Redacted<string> | string): Either.Either<ApiV3Key, InvalidKeyError> => {
-  const text = Redacted.isRedacted(key) ? Redacted.value(key) : key
-  const bytes = Buffer.from(typeof text === "string" ? text : "", "utf8")
-  return bytes.length === 32
-    ? Either.right({ _tag: "ApiV3Key", key: crypto.createSecretKey(bytes) })
-    : Either.left(
-      new InvalidKeyError({ key: "ApiV3Key", description: `the APIv3 key must be 32 bytes, got ${bytes.length}` })
-    )
+export const apiV3Key = (key: Redacted.Redacted<string>): Either.Either<ApiV3Key, InvalidKeyError> => {
+  if (!Redacted.isRedacted(key)) {
+    return Either.left(new InvalidKeyError({ key: "ApiV3Key", description: "the APIv3 key must be Redacted: Redacted.make(key)" }))
+  }
+  const parsed = Protocol.parseApiV3Key(Redacted.value(key))
+  return parsed instanceof KeyFailure
+    ? Either.left(InvalidKeyError.fromFailure(parsed))
+    : Either.right({ _tag: "ApiV3Key", key: parsed })
 }
 
 const isApiV3Key = (u: unknown): u is ApiV3Key =>
   typeof u === "object" && u !== null && "_tag" in u && u._tag === "ApiV3Key"
-
-const toKey = (key: ApiV3Key | Redacted.Redacted<string> | string): Either.Either<ApiV3Key, InvalidKeyError> =>
-  isApiV3Key(key) ? Either.right(key) : apiV3Key(key)
 
 /**
  * Decrypts a resource synchronously, returning the UTF-8 plaintext or the
@@ -77,41 +68,9 @@ const toKey = (key: ApiV3Key | Redacted.Redacted<string> | string): Either.Eithe
  * @since 0.1.0
  * @category decryption
  */
-export const decryptResourceEither = (
-  key: ApiV3Key,
-  resource: EncryptedResource
-): Either.Either<string, DecryptError> => {
-  if (resource.algorithm !== ALGORITHM) {
-    return Either.left(
-      new DecryptError({ reason: "UnsupportedAlgorithm", description: `expected ${ALGORITHM}` })
-    )
-  }
-  const nonce = Buffer.from(String(resource.nonce), "utf8")
-  if (nonce.length !== 12) {
-    return Either.left(new DecryptError({ reason: "Malformed", description: "the nonce must be 12 bytes" }))
-  }
-  if (typeof resource.ciphertext !== "string" || !BASE64.test(resource.ciphertext)) {
-    return Either.left(new DecryptError({ reason: "Malformed", description: "the ciphertext is not Base64" }))
-  }
-  const data = Buffer.from(resource.ciphertext, "base64")
-  if (data.length < TAG_LENGTH) {
-    return Either.left(new DecryptError({ reason: "Malformed", description: "the ciphertext is shorter than its tag" }))
-  }
-  try {
-    const decipher = crypto.createDecipheriv("aes-256-gcm", key.key, nonce, { authTagLength: TAG_LENGTH })
-    decipher.setAuthTag(data.subarray(data.length - TAG_LENGTH))
-    decipher.setAAD(Buffer.from(resource.associated_data ?? "", "utf8"))
-    return Either.right(
-      Buffer.concat([decipher.update(data.subarray(0, data.length - TAG_LENGTH)), decipher.final()]).toString("utf8")
-    )
-  } catch {
-    return Either.left(
-      new DecryptError({
-        reason: "AuthenticationFailed",
-        description: "the tag does not match: wrong APIv3 key, or altered ciphertext, nonce or associated data"
-      })
-    )
-  }
+export const decryptResourceEither = (key: ApiV3Key, resource: EncryptedResource): Either.Either<string, DecryptError> => {
+  const plaintext = Protocol.decrypt(key.key, resource)
+  return plaintext instanceof DecryptFailure ? Either.left(DecryptError.fromFailure(plaintext)) : Either.right(plaintext)
 }
 
 /**
@@ -135,14 +94,14 @@ export const decryptResourceEither = (
  * @category decryption
  */
 export const decryptResource = (
-  key: ApiV3Key | Redacted.Redacted<string> | string,
+  key: ApiV3Key | Redacted.Redacted<string>,
   resource: EncryptedResource
 ): Effect.Effect<string, DecryptError | InvalidKeyError> =>
-  Effect.suspend(() => Either.flatMap(toKey(key), (k) => decryptResourceEither(k, resource)))
+  Effect.suspend(() => Either.flatMap(isApiV3Key(key) ? Either.right(key) : apiV3Key(key), (k) => decryptResourceEither(k, resource)))
 
 /**
  * Encrypts a plaintext the way WeChat Pay does (for sandboxes and tests). The
- * nonce defaults to 12 random alphanumeric characters.
+ * nonce defaults to 12 random hex characters.
  *
  * @since 0.1.0
  * @category encryption
@@ -151,11 +110,4 @@ export const encryptResource = (
   key: ApiV3Key,
   plaintext: string,
   options: { readonly nonce?: string | undefined; readonly associatedData?: string | undefined } = {}
-): EncryptedResource => {
-  const nonce = options.nonce ?? crypto.randomBytes(6).toString("hex")
-  const associatedData = options.associatedData ?? ""
-  const cipher = crypto.createCipheriv("aes-256-gcm", key.key, Buffer.from(nonce, "utf8"), { authTagLength: TAG_LENGTH })
-  cipher.setAAD(Buffer.from(associatedData, "utf8"))
-  const data = Buffer.concat([cipher.update(plaintext, "utf8"), cipher.final(), cipher.getAuthTag()])
-  return { algorithm: ALGORITHM, nonce, associated_data: associatedData, ciphertext: data.toString("base64") }
-}
+): EncryptedResource => Protocol.encrypt(key.key, plaintext, options)

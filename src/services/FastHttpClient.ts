@@ -1,17 +1,16 @@
 /**
  * A lean `HttpClient.HttpClient` on undici for small JSON APIs such as
- * WeChat Pay: built with `HttpClient.makeWith`, so it composes with every
- * `HttpClient` combinator and swaps like any other layer, but without the
- * per-request machinery of `HttpClient.make` (an `AbortController` per
- * request, a WHATWG `URL` re-parse of a URL that is already a string, a
- * finalization-registry entry, a nested runtime to read the body, and
- * `Headers` rebuilt on every access).
+ * WeChat Pay, built with `HttpClient.makeWith`: every `HttpClient`
+ * combinator applies to it and it swaps like any other layer. It skips what
+ * `HttpClient.make` does per request for the general case (a WHATWG `URL`
+ * parse, an `http.client` span, trace headers, a finalization-registry
+ * entry, a body effect per read) and buffers each answer in undici's
+ * callbacks.
  *
- * Trade-offs: response bodies are buffered in memory before the response is
- * handed over (right for API answers, wrong for large downloads); request
- * bodies may be empty, bytes or text (not `FormData` or streams); it opens no
- * `http.client` span of its own (the query spans of this library remain).
- * Interruption, and so timeouts, abort the in-flight request.
+ * Trade-offs: bodies are buffered in memory before the response is handed
+ * over (right for API answers, wrong for large downloads); request bodies may
+ * be empty, bytes or text (not `FormData` or streams); no `http.client` span
+ * and no trace-context headers. Interruption aborts the request.
  *
  * @since 0.1.0
  */
@@ -24,21 +23,35 @@ import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as IncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as UrlParams from "@effect/platform/UrlParams"
 import type * as Undici from "@effect/platform-node/Undici"
-import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import { identity } from "effect/Function"
 import * as Inspectable from "effect/Inspectable"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { BufferedBody, DirectTransport, MAX_TIMER_MILLIS } from "../internal/pipeline.js"
+
+/**
+ * Options of the fast client.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Options {
+  /**
+   * The longest a request may take, from sending to the last body byte;
+   * past it the request is aborted and fails with a `RequestError` (reason
+   * `Transport`) whose cause says so. Default: none (the pipeline's
+   * `Wechatpay.RequestTimeout` applies in any case).
+   */
+  readonly timeout?: Duration.DurationInput | undefined
+}
 
 const PLAIN_PATH = /^\/[\x21-\x22\x24-\x7e]*$/
 // scheme, a plain host name or IPv4 address, an optional port of at most 65535
 const PLAIN_ORIGIN = /^https?:\/\/[A-Za-z0-9.-]+(?::(?:[0-5]?\d{1,4}|6[0-4]\d{3}|65[0-4]\d{2}|655[0-2]\d|6553[0-5]))?$/
 
-/** Origin and path of a request, without a URL re-parse when the string is already plain. */
+/** Origin and path of a request, without a URL parse when the string is already plain. */
 const target = (request: HttpClientRequest.HttpClientRequest): { origin: string; path: string } | Error => {
   let url = request.url
   if (request.urlParams.length > 0 || request.hash._tag === "Some") {
@@ -51,9 +64,7 @@ const target = (request: HttpClientRequest.HttpClientRequest): { origin: string;
     const slash = url.indexOf("/", scheme)
     const origin = slash === -1 ? url : url.slice(0, slash)
     const path = slash === -1 ? "/" : url.slice(slash)
-    if (PLAIN_ORIGIN.test(origin) && PLAIN_PATH.test(path)) {
-      return { origin, path }
-    }
+    if (PLAIN_ORIGIN.test(origin) && PLAIN_PATH.test(path)) return { origin, path }
   }
   try {
     const parsed = new URL(url)
@@ -76,29 +87,19 @@ const requestBody = (
     case "Uint8Array":
       return body.body
     case "Raw":
-      return typeof body.body === "string" || body.body instanceof Uint8Array
-        ? body.body
-        : new HttpClientError.RequestError({
-          request,
-          reason: "Encode",
-          description: "FastHttpClient sends only string or Uint8Array raw bodies"
-        })
-    default:
-      return new HttpClientError.RequestError({
-        request,
-        reason: "Encode",
-        description: `FastHttpClient does not send ${body._tag} bodies; use NodeHttpClient.layerUndici`
-      })
+      if (typeof body.body === "string" || body.body instanceof Uint8Array) return body.body
   }
+  return new HttpClientError.RequestError({
+    request,
+    reason: "Encode",
+    description: `FastHttpClient sends empty, byte and text bodies, not ${body._tag} ones: use NodeHttpClient.layerUndici`
+  })
 }
 
+/** A response whose body was read whole before it was handed over. */
 class BufferedResponse extends Inspectable.Class implements HttpClientResponse.HttpClientResponse {
   readonly [IncomingMessage.TypeId]: IncomingMessage.TypeId = IncomingMessage.TypeId
   readonly [HttpClientResponse.TypeId]: HttpClientResponse.TypeId = HttpClientResponse.TypeId
-  get [BufferedBody](): Uint8Array {
-    return this.body
-  }
-  private textCache: string | undefined = undefined
   private cookiesCache: Cookies.Cookies | undefined = undefined
 
   constructor(
@@ -127,7 +128,7 @@ class BufferedResponse extends Inspectable.Class implements HttpClientResponse.H
   }
 
   get text(): Effect.Effect<string, HttpClientError.ResponseError> {
-    return Effect.sync(() => (this.textCache ??= this.body.toString("utf8")))
+    return Effect.sync(() => this.body.toString("utf8"))
   }
 
   get json(): Effect.Effect<unknown, HttpClientError.ResponseError> {
@@ -169,8 +170,6 @@ class BufferedResponse extends Inspectable.Class implements HttpClientResponse.H
   }
 }
 
-const NO_TIMEOUT = { headersTimeout: 0, bodyTimeout: 0 } as const
-
 /** undici's parsed headers (lower-case keys; repeated ones as arrays) as platform `Headers`. */
 const toHeaders = (input: Record<string, string | ReadonlyArray<string> | undefined>): Headers.Headers => {
   const record: Record<string, string> = {}
@@ -181,42 +180,47 @@ const toHeaders = (input: Record<string, string | ReadonlyArray<string> | undefi
   return Headers.unsafeFromRecord(record)
 }
 
+/** undici's own timeouts are off: the client's `timeout` (or the caller's) decides. */
+const NO_TIMEOUTS = { headersTimeout: 0, bodyTimeout: 0 } as const
+
 /**
  * Builds the client over an undici dispatcher (an `Agent` or `Pool`).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (dispatcher: Undici.Dispatcher): HttpClient.HttpClient => {
-  const send = <B, E2>(
-    request: HttpClientRequest.HttpClientRequest,
-    timeoutMillis: number | undefined,
-    onTimeout: () => E2,
-    onError: (error: HttpClientError.HttpClientError) => E2,
-    received: (response: HttpClientResponse.HttpClientResponse, body: Uint8Array) => Effect.Effect<B, E2>
-  ): Effect.Effect<B, E2> => {
+export const make = (dispatcher: Undici.Dispatcher, options: Options = {}): HttpClient.HttpClient => {
+  const timeoutMillis = options.timeout === undefined ? undefined : Duration.toMillis(Duration.decode(options.timeout))
+  const send = (
+    request: HttpClientRequest.HttpClientRequest
+  ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> => {
     const where = target(request)
     if (where instanceof Error) {
-      return Effect.fail(onError(new HttpClientError.RequestError({ request, reason: "InvalidUrl", cause: where })))
+      return Effect.fail(new HttpClientError.RequestError({ request, reason: "InvalidUrl", cause: where }))
     }
     const body = requestBody(request)
-    if (body instanceof HttpClientError.RequestError) return Effect.fail(onError(body))
-    let cancel: (() => void) | undefined
-    const waiting = Effect.async<B, E2>((resume) => {
+    if (body instanceof HttpClientError.RequestError) return Effect.fail(body)
+    return Effect.async<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>((resume) => {
       let controller: Undici.Dispatcher.DispatchController | undefined
       let settled = false
       let status = 0
       let headers: Headers.Headers = Headers.empty
       const chunks: Array<Buffer> = []
-      const settle = (effect: Effect.Effect<B, E2>) => {
+      const abort = () => controller?.abort(new Error("aborted"))
+      const settle = (effect: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>) => {
         if (settled) return
         settled = true
         if (timer !== undefined) clearTimeout(timer)
         resume(effect)
       }
-      const abort = () => controller?.abort(new Error("aborted"))
-      const timer = timeoutMillis === undefined || timeoutMillis > MAX_TIMER_MILLIS ? undefined : setTimeout(() => {
-        settle(Effect.fail(onTimeout()))
+      const timer = timeoutMillis === undefined || !Number.isFinite(timeoutMillis) ? undefined : setTimeout(() => {
+        settle(Effect.fail(
+          new HttpClientError.RequestError({
+            request,
+            reason: "Transport",
+            cause: new Error(`no complete answer within ${timeoutMillis} ms`)
+          })
+        ))
         abort()
       }, timeoutMillis)
       const handler: Undici.Dispatcher.DispatchHandler = {
@@ -232,19 +236,11 @@ export const make = (dispatcher: Undici.Dispatcher): HttpClient.HttpClient => {
           chunks.push(chunk)
         },
         onResponseEnd() {
-          if (settled) return
           const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
-          // the caller's next step is this resumption, not a step after it
-          let next: Effect.Effect<B, E2>
-          try {
-            next = received(new BufferedResponse(request, status, headers, data), data)
-          } catch (defect) {
-            next = Effect.die(defect)
-          }
-          settle(next)
+          settle(Effect.succeed(new BufferedResponse(request, status, headers, data)))
         },
         onResponseError(_c, error) {
-          settle(Effect.fail(onError(
+          settle(Effect.fail(
             status === 0
               ? new HttpClientError.RequestError({ request, reason: "Transport", cause: error })
               : new HttpClientError.ResponseError({
@@ -254,7 +250,7 @@ export const make = (dispatcher: Undici.Dispatcher): HttpClient.HttpClient => {
                 cause: error,
                 description: "the connection failed while reading the body"
               })
-          )))
+          ))
         }
       }
       try {
@@ -264,71 +260,60 @@ export const make = (dispatcher: Undici.Dispatcher): HttpClient.HttpClient => {
           method: request.method,
           headers: request.headers as Record<string, string>,
           body,
-          ...NO_TIMEOUT
+          ...NO_TIMEOUTS
         }, handler)
       } catch (cause) {
-        settle(Effect.fail(onError(new HttpClientError.RequestError({ request, reason: "Transport", cause }))))
+        settle(Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause })))
       }
-      cancel = () => {
+      // interrupted: stop waiting and abort the request
+      return Effect.sync(() => {
         if (settled) return
         settled = true
         if (timer !== undefined) clearTimeout(timer)
         abort()
-      }
-    })
-    // interruption: stop waiting and abort the request (nothing to abort once it has ended: the
-    // effect resumed with runs inside this region). A region of our own rather than a canceler
-    // returned to Effect.async, which wraps the wait in onInterrupt: fewer steps, about 4 % less
-    // CPU per lookup at C=1, within noise at C=32 (bench/, 3 alternating pairs)
-    return Effect.uninterruptibleMask((restore) =>
-      Effect.matchCauseEffect(restore(waiting), {
-        onFailure: (cause) => {
-          if (Cause.isInterrupted(cause)) cancel?.()
-          return Effect.failCause(cause)
-        },
-        onSuccess: Effect.succeed
       })
-    )
+    })
   }
-  const client = HttpClient.makeWith(
-    (effect) =>
-      Effect.flatMap(
-        effect,
-        (request) =>
-          send<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>(
-            request,
-            undefined,
-            absurdTimeout,
-            identity,
-            Effect.succeed
-          )
-      ),
-    Effect.succeed as HttpClient.HttpClient.Preprocess<never, never>
+  return HttpClient.makeWith(
+    (request: Effect.Effect<HttpClientRequest.HttpClientRequest>) => Effect.flatMap(request, send),
+    (request) => Effect.succeed(request)
   )
-  return Object.assign(client, { [DirectTransport]: send })
-}
-
-const absurdTimeout = (): never => {
-  throw new Error("unreachable: no timeout was set")
 }
 
 /**
  * The client over a fresh undici `Agent` (keep-alive pools per origin),
- * closed with the scope. undici is loaded when the layer is built.
+ * closed with the scope.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const makeScoped: Effect.Effect<HttpClient.HttpClient, never, Scope.Scope> = Effect.map(
-  Effect.acquireRelease(
-    Effect.promise(() => import("@effect/platform-node/Undici").then((undici) => new undici.Agent())),
-    (agent) => Effect.promise(() => agent.destroy())
-  ),
-  make
-)
+export const makeScoped = (options: Options = {}): Effect.Effect<HttpClient.HttpClient, never, Scope.Scope> =>
+  Effect.map(
+    Effect.acquireRelease(
+      Effect.promise(() => import("@effect/platform-node/Undici").then((undici) => new undici.Agent())),
+      (agent) => Effect.promise(() => agent.destroy())
+    ),
+    (agent) => make(agent, options)
+  )
 
 /**
- * A layer providing the fast client. Use it where `NodeHttpClient.layerUndici`
+ * A layer providing the fast client with {@link Options}.
+ *
+ * @example
+ * ```ts
+ * import { FastHttpClient } from "effect-wechatpay"
+ *
+ * const HttpLive = FastHttpClient.layerWith({ timeout: "5 seconds" })
+ * ```
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerWith = (options: Options): Layer.Layer<HttpClient.HttpClient> =>
+  Layer.scoped(HttpClient.HttpClient, makeScoped(options))
+
+/**
+ * A layer providing the fast client, where `NodeHttpClient.layerUndici`
  * would go.
  *
  * @example
@@ -342,4 +327,4 @@ export const makeScoped: Effect.Effect<HttpClient.HttpClient, never, Scope.Scope
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<HttpClient.HttpClient> = Layer.scoped(HttpClient.HttpClient, makeScoped)
+export const layer: Layer.Layer<HttpClient.HttpClient> = layerWith({})

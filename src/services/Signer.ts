@@ -9,8 +9,9 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import { InvalidKeyError, SignatureError } from "../errors/Errors.js"
-import * as Crypto from "../internal/crypto.js"
-import { syncAuthorize } from "../internal/fastPaths.js"
+import { KeyFailure, safeCause, SignatureFailure } from "../protocol/failures.js"
+import { parsePrivateKey } from "../protocol/keys.js"
+import * as Signing from "../protocol/signing.js"
 
 /**
  * The signing scheme name that prefixes every `Authorization` header.
@@ -18,7 +19,7 @@ import { syncAuthorize } from "../internal/fastPaths.js"
  * @since 0.1.0
  * @category constants
  */
-export const SCHEME = "WECHATPAY2-SHA256-RSA2048"
+export const SCHEME: typeof Signing.SCHEME = Signing.SCHEME
 
 /**
  * The shape of the `Signer` service.
@@ -31,9 +32,7 @@ export interface Service {
   readonly mchid: string
   /** The serial number of the merchant API certificate the key belongs to. */
   readonly serialNo: string
-  /**
-   * Signs an arbitrary message: RSASSA-PKCS1-v1_5 with SHA-256, Base64.
-   */
+  /** Signs an arbitrary message: RSASSA-PKCS1-v1_5 with SHA-256, Base64. */
   readonly sign: (message: string) => Effect.Effect<string, SignatureError>
   /**
    * Builds the full `Authorization` header value for one request. `url` is
@@ -64,21 +63,21 @@ export interface Options {
   /** The merchant API certificate serial number. */
   readonly serialNo: string
   /**
-   * The merchant API private key (`apiclient_key.pem`), PEM text: PKCS#8
-   * PEM or PKCS#1 ("RSA PRIVATE KEY") PEM.
+   * The merchant API private key (`apiclient_key.pem`): PKCS#8 or PKCS#1
+   * PEM text, `Redacted` so it never shows in a log.
    */
-  readonly privateKey: Redacted.Redacted<string> | string
+  readonly privateKey: Redacted.Redacted<string>
 }
 
 /**
- * Formats the five-line message that is signed for a request:
- * method, URL, timestamp, nonce and body, each followed by `\n`.
+ * Formats the five-line message that is signed for a request: method, URL,
+ * timestamp, nonce and body, each followed by `\n`.
  *
  * @since 0.1.0
  * @category signing
  */
-export const message = (method: string, url: string, timestamp: string, nonce: string, body: string): string =>
-  `${method}\n${url}\n${timestamp}\n${nonce}\n${body}\n`
+export const message: (method: string, url: string, timestamp: string, nonce: string, body: string) => string =
+  Signing.signingMessage
 
 /**
  * Formats an `Authorization` header value from its parts.
@@ -86,29 +85,37 @@ export const message = (method: string, url: string, timestamp: string, nonce: s
  * @since 0.1.0
  * @category signing
  */
-export const header = (parts: {
-  readonly mchid: string
-  readonly nonce: string
-  readonly signature: string
-  readonly timestamp: string
-  readonly serialNo: string
-}): string =>
-  `${SCHEME} mchid="${parts.mchid}",nonce_str="${parts.nonce}",signature="${parts.signature}",timestamp="${parts.timestamp}",serial_no="${parts.serialNo}"`
+export const header: typeof Signing.authorizationHeader = Signing.authorizationHeader
 
-const HEADER_VALUE = /^[\x21-\x7e]+$/
-
-const checkHeaderValue = (name: "mchid" | "serialNo", value: string): InvalidKeyError | undefined =>
-  HEADER_VALUE.test(value) && !value.includes("\"")
-    ? undefined
-    : new InvalidKeyError({
-      key: "PrivateKey",
-      description: `${name} must be non-empty printable ASCII without spaces or quotes`
-    })
+const signingFailed = (cause: unknown): SignatureError =>
+  SignatureError.fromFailure(
+    new SignatureFailure(
+      "SigningFailed",
+      "RSA-SHA256 signing with the merchant private key failed",
+      undefined,
+      safeCause(cause)
+    )
+  )
 
 /**
- * Builds a `Signer` from a custom signing function, e.g. one backed by a KMS
- * or HSM. `authorize` is derived: it reads the `Clock`, draws a nonce and
- * calls `sign` on the canonical message.
+ * Builds a `Signer` from a signing function of your own, e.g. one backed by
+ * a KMS or HSM. `authorize` is derived: it reads the `Clock`, draws a nonce
+ * and calls `sign` on the signing message.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Signer } from "effect-wechatpay"
+ *
+ * declare const kmsSign: (message: string) => Promise<string>
+ *
+ * const KmsSigner = Signer.makeWith({
+ *   mchid: "1900000001",
+ *   serialNo: "5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
+ *   sign: (message) =>
+ *     Effect.tryPromise({ try: () => kmsSign(message), catch: (cause) => Signer.signingFailed(cause) })
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category constructors
@@ -126,19 +133,30 @@ export const makeWith = (options: {
     authorize: (method, url, body) =>
       Effect.clockWith((clock) => {
         const timestamp = String(Math.floor(clock.unsafeCurrentTimeMillis() / 1000))
-        const nonce = Crypto.nonce()
+        const nonce = Signing.nonce()
         return Effect.map(
-          sign(message(method, url, timestamp, nonce, body)),
-          (signature) => header({ mchid, nonce, signature, timestamp, serialNo })
+          sign(Signing.signingMessage(method, url, timestamp, nonce, body)),
+          (signature) => Signing.authorizationHeader({ mchid, nonce, signature, timestamp, serialNo })
         )
       })
   }
 }
 
+export {
+  /**
+   * The `SignatureError` (reason `SigningFailed`) for a signing step that
+   * failed, keeping only a safe cause (the name and code of the failure).
+   *
+   * @since 0.2.0
+   * @category errors
+   */
+  signingFailed
+}
+
 /**
  * Builds a `Signer` from the merchant private key. The PEM is parsed once,
- * here; an unreadable key fails with an `InvalidKeyError` that names the
- * problem and never echoes the key.
+ * here; an unusable key, merchant id or serial fails with an
+ * `InvalidKeyError` that names it and never echoes the key.
  *
  * @example
  * ```ts
@@ -157,25 +175,26 @@ export const makeWith = (options: {
  */
 export const make = (options: Options): Effect.Effect<Service, InvalidKeyError> =>
   Effect.suspend(() => {
-    const invalid = checkHeaderValue("mchid", options.mchid) ?? checkHeaderValue("serialNo", options.serialNo)
-    if (invalid !== undefined) return Effect.fail(invalid)
-    const pem = Redacted.isRedacted(options.privateKey) ? Redacted.value(options.privateKey) : options.privateKey
-    const key = Crypto.parsePrivateKey(pem)
-    if (key instanceof InvalidKeyError) return Effect.fail(key)
-    const unsafeAuthorize = (method: string, url: string, body: string, nowMillis: number): string => {
-      const timestamp = String(Math.floor(nowMillis / 1000))
-      const nonce = Crypto.nonce()
-      const signature = Crypto.sign(key, message(method, url, timestamp, nonce, body))
-      return header({ mchid: options.mchid, nonce, signature, timestamp, serialNo: options.serialNo })
+    const invalid = Signing.checkIdentity(options.mchid, options.serialNo)
+    if (invalid !== undefined) return Effect.fail(InvalidKeyError.fromFailure(invalid))
+    if (!Redacted.isRedacted(options.privateKey)) {
+      return Effect.fail(new InvalidKeyError({ key: "PrivateKey", description: "privateKey must be Redacted: Redacted.make(pem)" }))
     }
-    const service = makeWith({
+    const privateKey = parsePrivateKey(Redacted.value(options.privateKey))
+    if (privateKey instanceof KeyFailure) return Effect.fail(InvalidKeyError.fromFailure(privateKey))
+    const credentials: Signing.Credentials = { mchid: options.mchid, serialNo: options.serialNo, privateKey }
+    return Effect.succeed<Service>({
       mchid: options.mchid,
       serialNo: options.serialNo,
-      sign: (message) => Effect.try({ try: () => Crypto.sign(key, message), catch: Crypto.signingFailed })
+      sign: (message) => Effect.try({ try: () => Signing.sign(privateKey, message), catch: signingFailed }),
+      authorize: (method, url, body) =>
+        Effect.clockWith((clock) =>
+          Effect.try({
+            try: () => Signing.authorize(credentials, method, url, body, clock.unsafeCurrentTimeMillis()),
+            catch: signingFailed
+          })
+        )
     })
-    // the pipeline signs synchronously with this exact service (not with a copy or wrapper)
-    syncAuthorize.set(service, unsafeAuthorize)
-    return Effect.succeed(service)
   })
 
 /**

@@ -1,8 +1,11 @@
+/**
+ * A minimal DER writer for one thing: a self-signed X.509 certificate with an
+ * RSA key, so a sandbox can hold platform certificates without the openssl
+ * CLI (node:crypto parses certificates but cannot create them).
+ *
+ * @since 0.2.0
+ */
 import * as crypto from "node:crypto"
-
-// A minimal DER writer for one thing: a self-signed X.509 certificate with an
-// RSA key, so the sandbox can act as a platform certificate holder without the
-// openssl CLI (node:crypto parses certificates but cannot create them).
 
 const tlv = (tag: number, content: Buffer): Buffer => {
   const n = content.length
@@ -51,7 +54,11 @@ const time = (date: Date): Buffer => {
     : tlv(0x18, Buffer.from(digits, "ascii"))
 }
 
-/** @internal */
+/**
+ * Options of {@link selfSignedCertificate}.
+ *
+ * @since 0.2.0
+ */
 export interface CertificateOptions {
   readonly serialHex: string
   readonly privateKey: crypto.KeyObject
@@ -63,7 +70,7 @@ export interface CertificateOptions {
 /**
  * A self-signed X.509 v1 certificate (sha256WithRSAEncryption), PEM.
  *
- * @internal
+ * @since 0.2.0
  */
 export const selfSignedCertificate = (options: CertificateOptions): string => {
   const subject = name({
