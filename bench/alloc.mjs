@@ -1,6 +1,6 @@
 // Allocation profile of one client configuration over the measured phase: V8's sampling
 // heap profiler (512-byte interval), bytes per request by allocating function.
-//   node bench/alloc.mjs [--config effect-fast] [--concurrency 1] [--kind all|promoted] [--top 30]
+//   node bench/alloc.mjs [--config effect-undici] [--concurrency 1] [--kind all|promoted] [--top 30]
 // "all" counts every sampled allocation; "promoted" only objects that outlived a scavenge
 // (collected by a major GC or still alive), which is what grows the old generation.
 import * as fs from "node:fs"
@@ -9,7 +9,7 @@ import * as path from "node:path"
 import { shortUrl } from "./common.mjs"
 import { oneClientArgs, runOneClient } from "./harness.mjs"
 
-const args = oneClientArgs("effect-fast", {
+const args = oneClientArgs("effect-undici", {
   kind: { type: "string", default: "all" },
   top: { type: "string", default: "30" },
   out: { type: "string", default: path.join(os.tmpdir(), "bench-profiles") }

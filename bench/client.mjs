@@ -139,24 +139,6 @@ const makeAxiosPlugin = async () => {
 // effect-*: the library through its public API, one runPromise per lookup
 // ---------------------------------------------------------------------------
 
-const loadFastLayer = async (Layer) => {
-  const root = await import("../dist/index.js")
-  if (root.FastHttpClient !== undefined) {
-    if (Layer.isLayer(root.FastHttpClient.layer)) return { layer: root.FastHttpClient.layer, from: "FastHttpClient.layer" }
-    throw new Error("FastHttpClient is exported but FastHttpClient.layer is not a Layer")
-  }
-  let mod
-  try {
-    mod = await import("../dist/internal/fastHttpClient.js")
-  } catch (e) {
-    if (e?.code === "ERR_MODULE_NOT_FOUND" && String(e.message).includes("fastHttpClient")) return undefined
-    throw e
-  }
-  const candidate = mod.layer ?? mod.layerUndici ?? mod.default
-  if (Layer.isLayer(candidate)) return { layer: candidate, from: "dist/internal/fastHttpClient.js" }
-  throw new Error(`dist/internal/fastHttpClient.js has no Layer export (exports: ${Object.keys(mod).join(", ")})`)
-}
-
 const makeEffect = async (config) => {
   const [{ Payscore, BusinessCircle, Signer, Verifier, Wechatpay }, Layer, ManagedRuntime, Redacted] = await Promise.all([
     import("../dist/index.js"),
@@ -164,16 +146,8 @@ const makeEffect = async (config) => {
     import("effect/ManagedRuntime"),
     import("effect/Redacted")
   ])
-  let httpLayer, transport
-  if (config === "effect-undici") {
-    httpLayer = (await import("@effect/platform-node/NodeHttpClient")).layerUndici
-    transport = "NodeHttpClient.layerUndici"
-  } else {
-    const fast = await loadFastLayer(Layer)
-    if (fast === undefined) return undefined
-    httpLayer = fast.layer
-    transport = fast.from
-  }
+  const httpLayer = (await import("@effect/platform-node/NodeHttpClient")).layerUndici
+  const transport = "NodeHttpClient.layerUndici"
   const layer = Layer.mergeAll(
     Signer.layer({ mchid: MCHID, serialNo: MERCHANT_SERIAL, privateKey: Redacted.make(opts.merchantKey) }),
     Verifier.layer({ publicKeys: { [opts.pubKeyId]: opts.platformPublicKey } }),
@@ -303,11 +277,6 @@ const main = async () => {
     : opts.config === "axios-plugin"
     ? await makeAxiosPlugin()
     : await makeEffect(opts.config)
-  if (client === undefined) {
-    clearInterval(sampler)
-    await send({ skipped: "no fast transport yet (neither FastHttpClient.layer in dist/index.js nor dist/internal/fastHttpClient.js)" })
-    return
-  }
   const setupMs = performance.now() - t0
   // The heap baseline (a forced full GC) is taken `settle` requests before the warm-up ends, not
   // right before the measured phase: after a forced GC (global.gc(); V8's own major GCs do not

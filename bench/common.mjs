@@ -8,7 +8,7 @@ export const APPID = "wxd678efh567hg6787"
 export const SCHEME = "WECHATPAY2-SHA256-RSA2048"
 export const USER_AGENT = "effect-wechatpay-bench (floor)"
 
-export const CONFIGS = ["floor", "axios-plugin", "effect-undici", "effect-fast"]
+export const CONFIGS = ["floor", "axios-plugin", "effect-undici"]
 /** Reference points run only when named with --only (see README): what the design allows. */
 export const REFERENCE_CONFIGS = ["minimal-undici", "minimal-pool"]
 export const KNOWN_CONFIGS = [...CONFIGS, ...REFERENCE_CONFIGS]

@@ -2,7 +2,6 @@
 // { mode, merchantKey, platformPublicKey, pubKeyId }; IPC out: { ok, ms } | { skipped } | { ok: false, error }.
 //   platform: import "@effect/platform-node/NodeHttpClient" alone
 //   lib:      import the root module, NodeHttpClient, Layer, ManagedRuntime, and build the layers
-//   lib-fast: import the root module, Layer, ManagedRuntime, and build the layers with FastHttpClient.layer
 // The clock starts when the message arrives (node's own start-up is left out).
 import { firstMessage, guardChild, MCHID, MERCHANT_SERIAL } from "./common.mjs"
 
@@ -22,13 +21,7 @@ const measure = async () => {
     import("effect/ManagedRuntime"),
     import("effect/Redacted")
   ])
-  let httpLayer
-  if (opts.mode === "lib") {
-    httpLayer = (await import("@effect/platform-node/NodeHttpClient")).layerUndici
-  } else {
-    httpLayer = root.FastHttpClient?.layer
-    if (httpLayer === undefined) return { skipped: "no FastHttpClient export" }
-  }
+  const httpLayer = (await import("@effect/platform-node/NodeHttpClient")).layerUndici
   const runtime = ManagedRuntime.make(Layer.mergeAll(
     root.Signer.layer({ mchid: MCHID, serialNo: MERCHANT_SERIAL, privateKey: Redacted.make(opts.merchantKey) }),
     root.Verifier.layer({ publicKeys: { [opts.pubKeyId]: opts.platformPublicKey } }),

@@ -1,5 +1,5 @@
 // The issue-5 benchmark: `node bench/run.mjs [--rounds 3] [--n 3000] [--warmup 5000]
-//   [--settle 4000] [--concurrency 1,32] [--only floor,effect-undici,effect-fast] [--import-runs 7]
+//   [--settle 4000] [--concurrency 1,32] [--only floor,axios-plugin,effect-undici] [--import-runs 7]
 //   [--no-import] [--json results.json]`
 // Needs a built library (`npx tsc -p tsconfig.build.json` writes dist/).
 // Starts the loopback server, runs each configuration in its own process, interleaved
@@ -140,7 +140,7 @@ try {
 
 const importTimes = new Map()
 if (!args["no-import"]) {
-  const modes = ["platform", "lib", ...(configs.includes("effect-fast") && !skipped.has("effect-fast") ? ["lib-fast"] : [])]
+  const modes = ["platform", "lib"]
   const skippedModes = new Set()
   // One discarded round first (file-system cache), then `importRuns` interleaved rounds.
   for (let i = 0; i <= importRuns; i++) {
@@ -168,7 +168,7 @@ if (!args["no-import"]) {
 
 const cpus = os.cpus()
 const out = []
-out.push(`## Benchmark (issue 5)`)
+out.push(`## Benchmark`)
 out.push("")
 out.push(
   `${new Date().toISOString()} · Node ${process.version} · ${cpus[0]?.model ?? "unknown CPU"} × ${cpus.length} cores · ` +
@@ -197,9 +197,8 @@ for (const concurrency of concurrencies) {
     }
     const rps = g.map((r) => r.rps)
     const cpu = median(g.map((r) => r.cpuMsPerReq))
-    const transport = g[0].transport ? ` (${g[0].transport})` : ""
     out.push(
-      `| ${config}${config === "effect-fast" ? transport : ""} | ${concurrency} | ` +
+      `| ${config} | ${concurrency} | ` +
         `${fmt(median(rps), 0)} (${fmt(Math.min(...rps), 0)}–${fmt(Math.max(...rps), 0)}) | ` +
         `${fmt(median(g.map((r) => r.p50)))} | ${fmt(median(g.map((r) => r.p99)))} | ${fmt(cpu, 3)} | ` +
         `${fmt(median(g.map((r) => r.peakRssMB)), 0)} | ${fmt(median(g.map((r) => r.heapGrowthMB)), 1)} | ${fmt(cpu / floorCpu)}× | ${fmt(median(rps) / floorRps)}× | ${fmt(cpu / axiosCpu)}× | ${fmt(median(rps) / axiosRps)}× |`
@@ -222,8 +221,7 @@ if (importTimes.size > 0) {
   out.push("|---|---:|---:|")
   const label = {
     platform: `import "@effect/platform-node/NodeHttpClient"`,
-    lib: "root module + NodeHttpClient + building the layers (layerUndici)",
-    "lib-fast": "root module + building the layers (FastHttpClient.layer)"
+    lib: "root module + NodeHttpClient + building the layers (layerUndici)"
   }
   for (const [mode, xs] of importTimes) {
     out.push(

@@ -3,12 +3,12 @@
 // the client twice, once with a forced global.gc() right before the measured phase (how run.mjs
 // took its heap baseline before --settle) and once without any forced GC, then prints the
 // medians over the rounds window by window.
-//   node bench/settle.mjs [--config effect-fast] [--concurrency 1] [--warmup 5000] [--n 10000]
+//   node bench/settle.mjs [--config effect-undici] [--concurrency 1] [--warmup 5000] [--n 10000]
 //     [--windows 1000] [--rounds 2]
 import { countArg, oneClientArgs, runOneClient } from "./harness.mjs"
 import { median } from "./common.mjs"
 
-const args = oneClientArgs("effect-fast", {
+const args = oneClientArgs("effect-undici", {
   warmup: { type: "string", default: "5000" },
   n: { type: "string", default: "10000" },
   rounds: { type: "string", default: "2" }

@@ -2,7 +2,7 @@
 // configuration starts cold (no warm-up) and makes N requests in consecutive windows of
 // W requests; prints the CPU ms/req of each window (median over interleaved rounds)
 // and its ratio to the floor's same window.
-//   node bench/warmup-curve.mjs [--only floor,effect-undici,effect-fast] [--concurrency 1]
+//   node bench/warmup-curve.mjs [--only floor,axios-plugin,effect-undici] [--concurrency 1]
 //     [--n 12000] [--window 1000] [--rounds 3] [--json FILE]
 // The first window includes V8's compilation of the request path: what a short benchmark
 // (run.mjs with a small --warmup) measures on top of the steady state.

@@ -26,13 +26,6 @@ export * as BusinessCircle from "./services/BusinessCircle.js"
 export * as Aead from "./services/Aead.js"
 
 /**
- * A lean undici `HttpClient` for small JSON APIs (the fastest transport).
- *
- * @since 0.1.0
- */
-export * as FastHttpClient from "./services/FastHttpClient.js"
-
-/**
  * Request signing (`Signer.Signer`, `Signer.layer`).
  *
  * @since 0.1.0

@@ -5,7 +5,7 @@ import * as crypto from "node:crypto"
 import { Aead, BusinessCircle, Payscore, Signer, Verifier, Wechatpay } from "../src/index.js"
 import { Sandbox } from "../src/sandbox/index.js"
 import { recordingTracer } from "./helpers/tracer.js"
-import { Transport } from "./helpers/transport.js"
+import { layerUndici as Transport } from "@effect/platform-node/NodeHttpClient"
 import { NoRetry } from "./helpers/world.js"
 
 const APPID = "wxd678efh567hg6787"

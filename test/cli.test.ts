@@ -106,7 +106,8 @@ describe("the effect-wechatpay CLI (built bin as a child process)", () => {
       assert.include(invalid.stderr, "InvalidRequestError")
 
       const both = yield* run(["payscore", "permissions", "--openid", OPENID, "--authorization-code", "X", "--service-id", "500001", "--sandbox"])
-      assert.strictEqual(both.code, 3)
+      assert.strictEqual(both.code, 2)
+      assert.include(both.stderr, "exactly one of --openid or --authorization-code")
 
       const noCredentials = yield* run(["businesscircle", "authorization", "--openid", OPENID, "--appid", APPID])
       assert.strictEqual(noCredentials.code, 8)
@@ -114,6 +115,49 @@ describe("the effect-wechatpay CLI (built bin as a child process)", () => {
 
       const usage = yield* run(["payscore", "permissions", "--openid", OPENID])
       assert.strictEqual(usage.code, 2)
+    }))
+
+  it.effect("usage mistakes exit 2 and, under --json, print JSON on stdout", () =>
+    Effect.gen(function*() {
+      const missing = yield* run(["payscore", "permissions", "--openid", OPENID, "--json"])
+      assert.strictEqual(missing.code, 2)
+      assert.deepStrictEqual(JSON.parse(missing.stdout), { error: { _tag: "UsageError", message: "Expected to find option: '--service-id'" } })
+      const noAppid = yield* run(["payscore", "permissions", "--openid", OPENID, "--service-id", "500001", "--sandbox", "--json"])
+      assert.strictEqual(noAppid.code, 2)
+      assert.strictEqual(JSON.parse(noAppid.stdout).error.message, "--appid is required with --openid")
+      const neither = yield* run(["payscore", "permissions", "--service-id", "500001", "--json"])
+      assert.strictEqual(neither.code, 2)
+      assert.strictEqual(JSON.parse(neither.stdout).error._tag, "UsageError")
+    }))
+
+  it.effect("no colour codes into a pipe, with or without NO_COLOR", () =>
+    Effect.gen(function*() {
+      const { NO_COLOR: _, ...withColourAllowed } = cleanEnv()
+      for (const env of [withColourAllowed, cleanEnv()]) {
+        const help = yield* run(["--help"], env)
+        assert.include(help.stdout, "USAGE")
+        assert.notInclude(help.stdout + help.stderr, "\x1b")
+        const mistake = yield* run(["payscore", "permissions", "--openid", OPENID], env)
+        assert.include(mistake.stderr, "--service-id")
+        assert.notInclude(mistake.stdout + mistake.stderr, "\x1b")
+      }
+    }))
+
+  it.effect("a seed file of the wrong shape is reported in one readable line", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "wxpay-cli-"))
+      const file = path.join(dir, "seed.json")
+      fs.writeFileSync(file, JSON.stringify({ payscore: [{ service_id: "500001" }] }))
+      try {
+        const r = yield* run(["payscore", "permissions", "--openid", OPENID, "--service-id", "500001", "--appid", APPID, "--sandbox", "--seed", file])
+        assert.strictEqual(r.code, 8)
+        const lines = r.stderr.trim().split("\n")
+        assert.strictEqual(lines[0], "error: SeedError")
+        assert.strictEqual(lines.length, 2, r.stderr)
+        assert.include(lines[1], "payscore.0.appid: is missing")
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true })
+      }
     }))
 
   it.live("`sandbox` serves any client: its printed settings work with Wechatpay.layerConfig; key files go when it stops", () =>

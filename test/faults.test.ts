@@ -3,7 +3,7 @@ import { Cause, Effect, Exit, Layer } from "effect"
 import { afterAll, beforeAll } from "vitest"
 import { BusinessCircle, Payscore, Wechatpay, type WechatpayError } from "../src/index.js"
 import { Sandbox } from "../src/sandbox/index.js"
-import { Transport } from "./helpers/transport.js"
+import { layerUndici as Transport } from "@effect/platform-node/NodeHttpClient"
 
 /**
  * The fault matrix: every sandbox fault × each query, with the default

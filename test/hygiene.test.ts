@@ -8,7 +8,7 @@ import * as Tracer from "effect/Tracer"
 import { BusinessCircle, Payscore, Signer, Verifier, Wechatpay, type WechatpayError } from "../src/index.js"
 import { Sandbox } from "../src/sandbox/index.js"
 import { recordingTracer as makeRecordingTracer } from "./helpers/tracer.js"
-import { Transport, transportName } from "./helpers/transport.js"
+import { layerUndici as Transport } from "@effect/platform-node/NodeHttpClient"
 
 /**
  * Secret hygiene: every error path and every log line at debug level, with a
@@ -129,9 +129,7 @@ describe("secret hygiene", () => {
       assert.isTrue(logs.some((l) => l.includes("unknown serial failed")), "debug log of the failed refresh")
       assert.isTrue(logs.some((l) => l.includes("refresh failed")), "warning log of the failed periodic refresh")
       const spanNames = new Set(spans.map((s) => s.name))
-      // FastHttpClient opens no http.client span of its own
-      const expectedSpans = ["Payscore.getPermissionsByOpenid", "BusinessCircle.getUserAuthorization"]
-      if (transportName === "undici") expectedSpans.push("http.client GET")
+      const expectedSpans = ["Payscore.getPermissionsByOpenid", "BusinessCircle.getUserAuthorization", "http.client GET"]
       for (const name of expectedSpans) {
         assert.isTrue(spanNames.has(name), name)
       }
@@ -152,10 +150,8 @@ describe("secret hygiene", () => {
         }
       }
       // the Authorization and Wechatpay-Signature headers are recorded, redacted
-      if (transportName === "undici") {
-        assert.isTrue(spanTexts.some((t) => t === "http.request.header.authorization=<redacted>"))
-        assert.isTrue(spanTexts.some((t) => t === "http.response.header.wechatpay-signature=<redacted>"))
-      }
+      assert.isTrue(spanTexts.some((t) => t === "http.request.header.authorization=<redacted>"))
+      assert.isTrue(spanTexts.some((t) => t === "http.response.header.wechatpay-signature=<redacted>"))
     }).pipe(
       Effect.provide(World),
       Effect.provide(Logger.replace(Logger.defaultLogger, recordingLogger)),

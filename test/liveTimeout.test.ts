@@ -5,7 +5,7 @@ import * as Headers from "@effect/platform/Headers"
 import { Duration, Effect, Either, Exit, Fiber, FiberRef, HashMap, Layer } from "effect"
 import { Payscore, Wechatpay } from "../src/index.js"
 import { countAborts, eventually, type Stats, withServer } from "./helpers/loopback.js"
-import { Transport, transportName } from "./helpers/transport.js"
+import { layerUndici as Transport } from "@effect/platform-node/NodeHttpClient"
 import { APPID, makeWorld, NoRetry, OPENID, SERVICE_ID } from "./helpers/world.js"
 
 const world = makeWorld()
@@ -20,7 +20,7 @@ const withHangingServer = <A, E, R>(use: (stats: Stats) => Effect.Effect<A, E, R
     ))
 }
 
-describe(`timeouts and interruption on the live clock, over real HTTP (${transportName})`, () => {
+describe(`timeouts and interruption on the live clock, over real HTTP (undici)`, () => {
   it.live("a request that gets no answer within RequestTimeout is a NetworkError(Timeout), and is aborted", () =>
     withHangingServer((stats) =>
       Effect.gen(function*() {

@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url"
 import * as v8 from "node:v8"
 import * as vm from "node:vm"
 import { BusinessCircle, Payscore, Wechatpay, type WechatpayError } from "../src/index.js"
-import { Transport } from "./helpers/transport.js"
+import { layerUndici as Transport } from "@effect/platform-node/NodeHttpClient"
 
 /**
  * Load: 10 000 lookups at concurrency 64 against a sandbox in another process

@@ -5,7 +5,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Schema } from "effect"
 import * as crypto from "node:crypto"
 import { createServer } from "node:http"
-import { BusinessCircle, FastHttpClient, Payscore, Wechatpay } from "../src/index.js"
+import { BusinessCircle, Payscore, Wechatpay } from "../src/index.js"
 import { verifyAuthorization } from "./helpers/keys.js"
 import { APPID, makeWorld, MCHID, OPENID, PUB_KEY_ID, SERVICE_ID } from "./helpers/world.js"
 
@@ -69,8 +69,7 @@ const BaseUrlLive = Layer.effect(Wechatpay.BaseUrl, HttpServer.addressFormattedW
 const transports: Array<[string, Layer.Layer<HttpClient.HttpClient>]> = [
   ["NodeHttpClient.layerUndici", NodeHttpClient.layerUndici],
   ["FetchHttpClient.layer", FetchHttpClient.layer],
-  ["NodeHttpClient.layer", NodeHttpClient.layer],
-  ["FastHttpClient.layer", FastHttpClient.layer]
+  ["NodeHttpClient.layer", NodeHttpClient.layer]
 ]
 
 describe("real HTTP on loopback", () => {

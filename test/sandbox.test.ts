@@ -9,7 +9,7 @@ import * as path from "node:path"
 import { BusinessCircle, Payscore, Signer, Wechatpay, type WechatpayError } from "../src/index.js"
 import { Sandbox } from "../src/sandbox/index.js"
 import { generateRsa } from "./helpers/keys.js"
-import { Transport } from "./helpers/transport.js"
+import { layerUndici as Transport } from "@effect/platform-node/NodeHttpClient"
 
 const SERVICE_ID = "500001"
 const APPID = "wxd678efh567hg6787"

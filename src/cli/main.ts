@@ -16,13 +16,13 @@ import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import { identity } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
-import { InvalidRequestError } from "../errors/Errors.js"
 import { VERSION } from "../internal/version.js"
 import { Sandbox } from "../sandbox/index.js"
 import * as BusinessCircle from "../services/BusinessCircle.js"
@@ -31,7 +31,7 @@ import type * as Signer from "../services/Signer.js"
 import type * as Verifier from "../services/Verifier.js"
 import * as Wechatpay from "../services/Wechatpay.js"
 import { demoSeed, runDemo } from "./demo.js"
-import { type CliError, ExitCode, exitCodeOf, failure, success } from "./render.js"
+import { type CliError, ExitCode, exitCodeOf, failure, plainConsole, success, UsageError } from "./render.js"
 
 // ---------------------------------------------------------------------------
 // shared options
@@ -64,6 +64,10 @@ const environment = (
     ).pipe(Layer.merge(NodeHttpClient.layerUndici))
     : Layer.merge(Wechatpay.layerConfig(), NodeHttpClient.layerUndici)
 
+/** An error for humans (stderr) or machines (stdout); answers its exit code. */
+const report = (json: boolean, error: CliError): Effect.Effect<number> =>
+  Effect.as(json ? Console.log(failure(true, error)) : Console.error(failure(false, error)), exitCodeOf(error))
+
 /** Runs one lookup and prints it; returns the exit code. */
 const lookup = (
   options: { readonly json: boolean; readonly sandbox: boolean; readonly seed: Option.Option<string> },
@@ -74,11 +78,7 @@ const lookup = (
     Effect.scoped,
     Effect.matchEffect({
       onSuccess: (response) => Effect.as(Console.log(success(options.json, response)), ExitCode.Ok),
-      onFailure: (error) =>
-        Effect.as(
-          options.json ? Console.log(failure(true, error)) : Console.error(failure(false, error)),
-          exitCodeOf(error)
-        )
+      onFailure: (error) => report(options.json, error)
     })
   )
 
@@ -98,34 +98,25 @@ const permissions = Command.make("permissions", {
   sandbox,
   seed
 }, (o) =>
-  lookup(
-    o,
-    Option.isSome(o.openid) && Option.isNone(o.authorizationCode)
-      ? Option.isSome(o.appid)
-        ? Payscore.getPermissionsByOpenidResponse({
+  Option.isSome(o.openid) && Option.isNone(o.authorizationCode)
+    ? Option.isSome(o.appid)
+      ? lookup(
+        o,
+        Payscore.getPermissionsByOpenidResponse({
           openid: o.openid.value,
           params: { service_id: o.serviceId, appid: o.appid.value }
         })
-        : Effect.fail(
-          new InvalidRequestError({
-            operation: "payscore permissions",
-            field: "appid",
-            description: "--appid is required with --openid"
-          })
-        )
-      : Option.isSome(o.authorizationCode) && Option.isNone(o.openid)
-      ? Payscore.getPermissionsByAuthorizationCodeResponse({
+      )
+      : report(o.json, new UsageError({ description: "--appid is required with --openid" }))
+    : Option.isSome(o.authorizationCode) && Option.isNone(o.openid)
+    ? lookup(
+      o,
+      Payscore.getPermissionsByAuthorizationCodeResponse({
         authorization_code: o.authorizationCode.value,
         params: { service_id: o.serviceId }
       })
-      : Effect.fail(
-        new InvalidRequestError({
-          operation: "payscore permissions",
-          field: "openid",
-          description: "give exactly one of --openid or --authorization-code"
-        })
-      )
-  )).pipe(Command.withDescription("Query a user's Pay Score authorization record (by openid or authorization code)."))
+    )
+    : report(o.json, new UsageError({ description: "give exactly one of --openid or --authorization-code" }))).pipe(Command.withDescription("Query a user's Pay Score authorization record (by openid or authorization code)."))
 
 const payscore = Command.make("payscore").pipe(
   Command.withDescription("Pay Score (微信支付分) queries."),
@@ -239,17 +230,26 @@ const root = Command.make("effect-wechatpay").pipe(
 
 const cli = Command.run(root, { name: "effect-wechatpay", version: VERSION })
 
+const wantsJson = process.argv.includes("--json")
+
 const main = Effect.suspend(() => cli(process.argv)).pipe(
   // subcommands return their exit code; a bare parent command (help) returns void
   Effect.map((code: unknown) => (typeof code === "number" ? code : ExitCode.Ok)),
   Effect.catchAll((error) =>
     ValidationError.isValidationError(error)
-      ? Effect.succeed(ValidationError.isHelpRequested(error) ? ExitCode.Ok : ExitCode.Usage)
+      ? ValidationError.isHelpRequested(error)
+        ? Effect.succeed(ExitCode.Ok)
+        // @effect/cli has printed the mistake on stderr; under --json it goes to stdout as JSON too
+        : wantsJson
+        ? report(true, new UsageError({ description: HelpDoc.toAnsiText(error.error).trim() }))
+        : Effect.succeed(ExitCode.Usage)
       : Effect.as(Console.error(`error: ${String(error)}`), ExitCode.Unexpected)
   ),
   Effect.catchAllDefect((defect) =>
     Effect.as(Console.error(`unexpected error: ${Cause.pretty(Cause.die(defect))}`), ExitCode.Unexpected)
   ),
+  // no colour codes into a pipe or a file, nor when NO_COLOR is set (https://no-color.org)
+  process.stdout.isTTY !== true || (process.env.NO_COLOR ?? "") !== "" ? Effect.withConsole(plainConsole) : identity,
   Effect.provide(NodeContext.layer)
 )
 

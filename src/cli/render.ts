@@ -4,10 +4,20 @@
  *
  * @internal
  */
-import type * as ConfigError from "effect/ConfigError"
 import type { ServeError } from "@effect/platform/HttpServerError"
+import * as Console from "effect/Console"
+import type * as ConfigError from "effect/ConfigError"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
 import type { InvalidKeyError, WechatpayError } from "../errors/Errors.js"
 import type { SeedError } from "../sandbox/Sandbox.js"
+
+/** A mistake on the command line (missing or conflicting flags). @internal */
+export class UsageError extends Data.TaggedError("UsageError")<{ readonly description: string }> {
+  override get message(): string {
+    return this.description
+  }
+}
 
 /** @internal */
 export const ExitCode = {
@@ -23,11 +33,13 @@ export const ExitCode = {
 } as const
 
 /** @internal */
-export type CliError = WechatpayError | InvalidKeyError | ConfigError.ConfigError | SeedError | ServeError
+export type CliError = WechatpayError | InvalidKeyError | ConfigError.ConfigError | SeedError | ServeError | UsageError
 
 /** @internal */
 export const exitCodeOf = (error: CliError): number => {
   switch (error._tag) {
+    case "UsageError":
+      return ExitCode.Usage
     case "InvalidRequestError":
       return ExitCode.InvalidRequest
     case "BusinessError":
@@ -91,3 +103,33 @@ export const failure = (json: boolean, error: CliError): string => {
   const head = [f._tag, f.reason, f.code].filter((x) => x !== undefined).join(" ")
   return `error: ${head}\n  ${f.message}${f.requestId !== undefined ? `\n  Request-ID: ${f.requestId}` : ""}`
 }
+
+// CSI and OSC escape sequences: colours, cursor movement, titles
+const ANSI = /\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)/g
+
+const withoutEscapes = (args: ReadonlyArray<unknown>): Array<unknown> => args.map((a) => (typeof a === "string" ? a.replace(ANSI, "") : a))
+
+/**
+ * The default console, writing text without ANSI escape sequences (for a
+ * pipe, a file, or `NO_COLOR`): what @effect/cli prints with colours comes
+ * out plain.
+ *
+ * @internal
+ */
+export const plainConsole: Console.Console = (() => {
+  const base = Effect.runSync(Effect.console)
+  return {
+    ...base,
+    log: (...args) => base.log(...withoutEscapes(args)),
+    error: (...args) => base.error(...withoutEscapes(args)),
+    info: (...args) => base.info(...withoutEscapes(args)),
+    warn: (...args) => base.warn(...withoutEscapes(args)),
+    unsafe: {
+      ...base.unsafe,
+      log: (...args) => base.unsafe.log(...withoutEscapes(args)),
+      error: (...args) => base.unsafe.error(...withoutEscapes(args)),
+      info: (...args) => base.unsafe.info(...withoutEscapes(args)),
+      warn: (...args) => base.unsafe.warn(...withoutEscapes(args))
+    }
+  }
+})()

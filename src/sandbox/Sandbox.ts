@@ -19,6 +19,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as crypto from "node:crypto"
@@ -158,9 +159,11 @@ export const loadSeed = (file: string): Effect.Effect<SeedData, SeedError> =>
     ),
     Effect.flatMap((json) => {
       const result = decodeSeed(json)
-      return result._tag === "Left"
-        ? Effect.fail(new SeedError({ file, description: String(result.left.message) }))
-        : Effect.succeed(Schema.encodeSync(SeedData)(result.right))
+      if (result._tag === "Right") return Effect.succeed(Schema.encodeSync(SeedData)(result.right))
+      // one line: each issue as `path: message`
+      const issues = ParseResult.ArrayFormatter.formatErrorSync(result.left)
+        .map((issue) => `${issue.path.length === 0 ? "(top level)" : issue.path.join(".")}: ${issue.message.replace(/\s+/g, " ")}`)
+      return Effect.fail(new SeedError({ file, description: issues.join("; ") }))
     })
   )
 

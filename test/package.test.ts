@@ -1,0 +1,57 @@
+import { assert, describe, it } from "@effect/vitest"
+import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { VERSION, USER_AGENT } from "../src/internal/version.js"
+
+/** What `npm pack` (and so `npm publish`) ships, and what a user's first contact needs. */
+
+const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), "..")
+const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"))
+
+const packed = (): ReadonlyArray<string> => {
+  const out = execFileSync("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], {
+    cwd: ROOT,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "ignore"]
+  })
+  return (JSON.parse(out) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((f) => f.path)
+}
+
+describe("the published package", () => {
+  it("ships the built modules, the CLI, the licence and the README, and nothing of tests or benchmarks", () => {
+    const files = packed()
+    for (const file of ["LICENSE", "README.md", "package.json", "dist/index.js", "dist/index.d.ts", "dist/cli/main.js"]) {
+      assert.include(files, file)
+    }
+    // every export and the bin point at a packed file
+    for (const entry of Object.values(pkg.exports as Record<string, string | Record<string, string>>)) {
+      for (const target of typeof entry === "string" ? [entry] : Object.values(entry)) {
+        assert.include(files, target.replace(/^\.\//, ""), `export target ${target}`)
+      }
+    }
+    assert.include(files, (pkg.bin["effect-wechatpay"] as string).replace(/^\.\//, ""))
+    for (const file of files) {
+      assert.isFalse(/^(test|bench|scripts|examples|\.ci|node_modules)\//.test(file), `${file} should not be packed`)
+      assert.notInclude(fs.readFileSync(path.join(ROOT, file), "utf8"), "BEGIN PRIVATE KEY", `${file} holds key material`)
+    }
+  })
+
+  it("has what npm and users look for: licence, repository, homepage, a prepack build, ./package.json", () => {
+    assert.strictEqual(pkg.license, "MIT")
+    assert.isString(pkg.repository.url)
+    assert.isString(pkg.homepage)
+    assert.strictEqual(pkg.exports["./package.json"], "./package.json")
+    assert.match(pkg.scripts.prepack, /build/)
+    assert.isTrue(fs.readFileSync(path.join(ROOT, "dist/cli/main.js"), "utf8").startsWith("#!/usr/bin/env node\n"))
+    // what the CLI imports at run time is installed with the package, not behind an optional peer
+    assert.isUndefined(pkg.peerDependenciesMeta)
+    assert.property(pkg.dependencies, "@effect/cli")
+  })
+
+  it("names its own version in the User-Agent, as package.json has it", () => {
+    assert.strictEqual(VERSION, pkg.version)
+    assert.include(USER_AGENT, `effect-wechatpay/${pkg.version} `)
+  })
+})
