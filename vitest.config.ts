@@ -4,6 +4,6 @@ export default defineConfig({
   test: {
     setupFiles: ["./test/setup.ts"],
     testTimeout: 30_000,
-    include: ["test/**/*.test.ts"]
+    include: ["test/**/*.test.ts", "examples/**/*.test.ts"]
   }
 })

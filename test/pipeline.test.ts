@@ -246,7 +246,7 @@ describe("spans", () => {
     }).pipe(Effect.provide(layer), Effect.withTracer(tracer))
   })
 
-  it.effect("under Effect's built-in tracer (it exports nothing) no query span is made and the caller's span is left alone", () => {
+  it.effect("the caller's own span is left alone: the current span after a lookup is the caller's, without the query's attributes", () => {
     const { layer } = world.fake(() => ({ body: okBody }))
     return Effect.gen(function*() {
       const caller = yield* Effect.withSpan(

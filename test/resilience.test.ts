@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer } from "effect"
+import { Effect, Fiber, Layer, Schedule } from "effect"
 import * as TestClock from "effect/TestClock"
 import { Payscore, Wechatpay } from "../src/index.js"
 import type { Reply } from "./helpers/fakeWechat.js"
@@ -85,6 +85,43 @@ describe("retries", () => {
       }).pipe(Effect.provide(Layer.merge(layer, steady)))
     })
   }
+
+  it.effect("any Schedule can be the retry setting; an error that is not retryable ends the lookup whatever it says", () => {
+    const { requests, layer } = world.fake(sequence(
+      { status: 500, body: { code: "SYSTEM_ERROR" } },
+      { transportFailure: true },
+      { status: 404, body: { code: "ORDER_NOT_EXIST", message: "无授权记录" } }
+    ), { retries: true })
+    const seen: Array<string> = []
+    const schedule = Schedule.spaced("1 second").pipe(
+      Schedule.intersect(Schedule.recurs(5)),
+      Schedule.tapInput((error: { readonly _tag: string }) => Effect.sync(() => seen.push(error._tag)))
+    )
+    return Effect.gen(function*() {
+      const fiber = yield* Effect.fork(Effect.flip(query))
+      yield* TestClock.adjust("999 millis")
+      assert.strictEqual(requests.length, 1, "the schedule's own delay, not the default policy's")
+      yield* TestClock.adjust("1 millis")
+      assert.strictEqual(requests.length, 2)
+      yield* TestClock.adjust("1 second")
+      const error = yield* Fiber.join(fiber)
+      // the 404 ends it: not retryable, though the schedule would go on
+      assert.strictEqual(error._tag === "BusinessError" && error.code, "ORDER_NOT_EXIST")
+      assert.strictEqual(error._tag === "BusinessError" && error.attempts, 3)
+      assert.strictEqual(requests.length, 3)
+      assert.deepStrictEqual(seen, ["BusinessError", "NetworkError", "BusinessError"])
+    }).pipe(Effect.provide(Layer.merge(layer, Layer.succeed(Wechatpay.Retry, schedule))))
+  })
+
+  it.effect("a Schedule that stops ends the lookup with the last error and its attempt count", () => {
+    const { requests, layer } = world.fake(() => ({ status: 503, body: "", sign: false }), { retries: true })
+    return Effect.gen(function*() {
+      const error = yield* Effect.flip(query)
+      assert.strictEqual(error._tag === "BusinessError" && error.status, 503)
+      assert.strictEqual(error._tag === "BusinessError" && error.attempts, 2)
+      assert.strictEqual(requests.length, 2)
+    }).pipe(Effect.provide(Layer.merge(layer, Layer.succeed(Wechatpay.Retry, Schedule.recurs(1)))))
+  })
 
   it.effect("maxAttempts: 1 turns retries off", () => {
     const { requests, layer } = world.fake(() => ({ status: 500, body: { code: "SYSTEM_ERROR" } }), { retries: true })

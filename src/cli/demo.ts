@@ -14,40 +14,6 @@ import * as BusinessCircle from "../services/BusinessCircle.js"
 import * as Payscore from "../services/Payscore.js"
 import { rows, table } from "./render.js"
 
-/** Demo users, also the CLI's default `--sandbox` data. @internal */
-export const demoSeed: Sandbox.SeedData = {
-  payscore: [
-    {
-      service_id: "500001",
-      appid: "wxd678efh567hg6787",
-      openid: "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o",
-      authorization_code: "1234323JKHDFE1243252",
-      authorization_state: "AVAILABLE",
-      authorization_success_time: "2024-05-20T13:29:35+08:00",
-      user_risk_level: 0,
-      risk_level_version: 1
-    },
-    {
-      service_id: "500001",
-      appid: "wxd678efh567hg6787",
-      openid: "oUpF8uNqQ7zy3wl2xmnAvPKBfm2M",
-      authorization_code: "8964323JKHDFE1249876",
-      authorization_state: "UNAVAILABLE",
-      authorization_success_time: "2023-11-02T09:12:00+08:00",
-      cancel_authorization_time: "2024-03-18T20:01:44+08:00",
-      notify_url: "https://merchant.example.com/payscore/notify"
-    }
-  ],
-  businessCircle: [
-    {
-      appid: "wxd678efh567hg6787",
-      openid: "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o",
-      authorize_state: "AUTHORIZED",
-      authorize_time: "2024-06-01T10:00:00+08:00"
-    }
-  ]
-}
-
 const OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
 const APPID = "wxd678efh567hg6787"
 const SERVICE_ID = "500001"
@@ -101,5 +67,5 @@ export const demo = Effect.gen(function*() {
 
 /** The demo with its sandbox and transport. @internal */
 export const runDemo = demo.pipe(
-  Effect.provide(Layer.merge(Sandbox.layerClient({ seed: demoSeed }), NodeHttpClient.layerUndici))
+  Effect.provide(Layer.merge(Sandbox.layerClient({ seed: Sandbox.demoSeed }), NodeHttpClient.layerUndici))
 )

@@ -30,7 +30,7 @@ import * as Payscore from "../services/Payscore.js"
 import type * as Signer from "../services/Signer.js"
 import type * as Verifier from "../services/Verifier.js"
 import * as Wechatpay from "../services/Wechatpay.js"
-import { demoSeed, runDemo } from "./demo.js"
+import { runDemo } from "./demo.js"
 import { type CliError, ExitCode, exitCodeOf, failure, plainConsole, success, UsageError } from "./render.js"
 
 // ---------------------------------------------------------------------------
@@ -58,7 +58,7 @@ const environment = (
   useSandbox
     ? Layer.unwrapEffect(
       Effect.map(
-        Option.match(seedFile, { onNone: () => Effect.succeed(demoSeed), onSome: Sandbox.loadSeed }),
+        Option.match(seedFile, { onNone: () => Effect.succeed(Sandbox.demoSeed), onSome: Sandbox.loadSeed }),
         (data) => Sandbox.layerClient({ seed: data })
       )
     ).pipe(Layer.merge(NodeHttpClient.layerUndici))
@@ -186,7 +186,7 @@ const sandboxCommand = Command.make("sandbox", {
   json
 }, (o) =>
   Effect.gen(function*() {
-    const data = yield* Option.match(o.seed, { onNone: () => Effect.succeed(demoSeed), onSome: Sandbox.loadSeed })
+    const data = yield* Option.match(o.seed, { onNone: () => Effect.succeed(Sandbox.demoSeed), onSome: Sandbox.loadSeed })
     const server = yield* Sandbox.make({ port: o.port, seed: data })
     // a directory of our own is removed again when the sandbox stops
     const dir = Option.isSome(o.out) ? o.out.value : yield* Effect.acquireRelease(

@@ -110,7 +110,7 @@ const fromPolicy = (policy: RetryPolicy): Schedule.Schedule<unknown> | undefined
 
 const schedules = new WeakMap<RetrySetting, Schedule.Schedule<unknown, unknown> | undefined>()
 
-/** The schedule of a retry setting (built once per setting), fed only retryable errors. */
+/** The schedule of a retry setting (built once per setting), stopping at the first error that is not retryable. */
 const retrySchedule = (setting: RetrySetting): Schedule.Schedule<unknown, unknown> | undefined => {
   if (schedules.has(setting)) return schedules.get(setting)
   const base = Schedule.isSchedule(setting) ? setting : fromPolicy(setting)

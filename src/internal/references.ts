@@ -76,9 +76,10 @@ export interface RetryPolicy {
 
 /**
  * How failed attempts are retried: a {@link RetryPolicy} record, or any
- * `Schedule` (it is fed the error of each failed attempt). Either way only
- * retryable failures are retried: `NetworkError` (not `InvalidUrl`) and
- * `BusinessError` 429 and 5xx. Every attempt is signed afresh.
+ * `Schedule` (its input is the error of each failed attempt). Either way a
+ * failure that is not retryable ends the lookup at once; retryable are
+ * `NetworkError` (but `InvalidUrl`) and `BusinessError` 429 and 5xx. Every
+ * attempt is signed afresh.
  *
  * @since 0.2.0
  * @category models

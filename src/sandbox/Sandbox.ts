@@ -167,6 +167,54 @@ export const loadSeed = (file: string): Effect.Effect<SeedData, SeedError> =>
     })
   )
 
+/**
+ * Demo users, the data `Sandbox.layerTest({ seed: Sandbox.demoSeed })`, the
+ * CLI's `--sandbox` and `effect-wechatpay sandbox` start with:
+ *
+ * | lookup | answer |
+ * |---|---|
+ * | Pay Score, openid `oUpF8uMuAJO_M2pxb1Q9zNjWeS6o`, service `500001`, appid `wxd678efh567hg6787` | `AVAILABLE` (code `1234323JKHDFE1243252`) |
+ * | Pay Score, openid `oUpF8uNqQ7zy3wl2xmnAvPKBfm2M` (code `8964323JKHDFE1249876`) | `UNAVAILABLE` |
+ * | Business Circle, openid `oUpF8uMuAJO_M2pxb1Q9zNjWeS6o`, appid `wxd678efh567hg6787` | `AUTHORIZED` |
+ * | any other Pay Score user | 404 `ORDER_NOT_EXIST` |
+ * | any other Business Circle user | `UNAUTHORIZED` |
+ *
+ * @since 0.2.0
+ * @category seed
+ */
+export const demoSeed: SeedData = {
+  payscore: [
+    {
+      service_id: "500001",
+      appid: "wxd678efh567hg6787",
+      openid: "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o",
+      authorization_code: "1234323JKHDFE1243252",
+      authorization_state: "AVAILABLE",
+      authorization_success_time: "2024-05-20T13:29:35+08:00",
+      user_risk_level: 0,
+      risk_level_version: 1
+    },
+    {
+      service_id: "500001",
+      appid: "wxd678efh567hg6787",
+      openid: "oUpF8uNqQ7zy3wl2xmnAvPKBfm2M",
+      authorization_code: "8964323JKHDFE1249876",
+      authorization_state: "UNAVAILABLE",
+      authorization_success_time: "2023-11-02T09:12:00+08:00",
+      cancel_authorization_time: "2024-03-18T20:01:44+08:00",
+      notify_url: "https://merchant.example.com/payscore/notify"
+    }
+  ],
+  businessCircle: [
+    {
+      appid: "wxd678efh567hg6787",
+      openid: "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o",
+      authorize_state: "AUTHORIZED",
+      authorize_time: "2024-06-01T10:00:00+08:00"
+    }
+  ]
+}
+
 // ---------------------------------------------------------------------------
 // The service
 // ---------------------------------------------------------------------------
