@@ -99,6 +99,22 @@ const downloads = Effect.map(
 )
 
 describe("Verifier.layerAutoCertificates against the sandbox", () => {
+  it.live("a download answered 503 is retried like any request, as the layer's own retry setting says", () =>
+    Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      yield* sandbox.injectFault({ fault: "SystemError", route: "certificates", times: 1 })
+      const retried = Layer.succeed(Wechatpay.Retry, { maxAttempts: 2, baseDelay: 0, maxDelay: 0, jitter: false })
+      const verifier = yield* Effect.provide(
+        Verifier.Verifier,
+        Verifier.layerAutoCertificates({ apiV3Key: sandbox.credentials.apiV3Key }).pipe(
+          Layer.provide(Layer.merge(downloadDeps(sandbox), retried))
+        )
+      )
+      assert.strictEqual(verifier.preferredSerial, sandbox.credentials.platformCertificateSerial)
+      const statuses = (yield* sandbox.requests).filter((r) => r.route === "certificates").map((r) => r.status)
+      assert.deepStrictEqual(statuses, [500, 200])
+    }).pipe(Effect.provide(Sandbox.layer({ seed }))))
+
   it.effect("downloads, decrypts and trusts the platform certificate; queries verify with it", () =>
     Effect.gen(function*() {
       const sandbox = yield* Sandbox.Sandbox

@@ -9,7 +9,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { BusinessCircle, Wechatpay } from "../src/index.js"
 
-const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "dist", "cli", "main.js")
+const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "dist", "cli", "bin.js")
 const OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
 const APPID = "wxd678efh567hg6787"
 

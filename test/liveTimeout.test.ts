@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as Headers from "@effect/platform/Headers"
-import { Duration, Effect, Either, Exit, Fiber, FiberRef, HashMap, Layer } from "effect"
+import { Duration, Effect, Either, Exit, Fiber, FiberRef, Layer } from "effect"
 import { Payscore, Wechatpay } from "../src/index.js"
 import { countAborts, eventually, type Stats, withServer } from "./helpers/loopback.js"
 import { layerUndici as Transport } from "@effect/platform-node/NodeHttpClient"
@@ -180,42 +180,15 @@ describe(`timeouts and interruption on the live clock, over real HTTP (undici)`,
       }).pipe(Effect.provide(layerWith(client)))
     })
 
-    it.live("a client that forks a fiber: the fiber is interrupted when the attempt ends", () => {
-      let forked: Fiber.RuntimeFiber<unknown, unknown> | undefined
-      const client = HttpClient.make((request) =>
-        Effect.fork(Effect.never).pipe(
-          Effect.tap((fiber) => Effect.sync(() => (forked = fiber))),
-          Effect.zipRight(Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport" })))
-        )
-      )
-      return Effect.gen(function*() {
-        yield* Effect.flip(query)
-        assert.isTrue(yield* eventually(() => forked !== undefined && Exit.isExit(forked.unsafePoll())), "the client's fiber has ended")
-      }).pipe(Effect.provide(layerWith(client)), Effect.provideService(Wechatpay.RequestTimeout, "1 second"))
-    })
-
-    it.live("fiber-ref changes a client makes stay inside the attempt", () => {
-      const client = HttpClient.make((request) =>
-        FiberRef.update(FiberRef.currentLogAnnotations, HashMap.set<string, unknown>("inside-client", "yes")).pipe(
-          Effect.zipRight(Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport" })))
-        )
-      )
-      return Effect.gen(function*() {
-        yield* Effect.flip(query)
-        const annotations = yield* FiberRef.get(FiberRef.currentLogAnnotations)
-        assert.isFalse(HashMap.has(annotations, "inside-client"))
-      }).pipe(Effect.provide(layerWith(client)), Effect.provideService(Wechatpay.RequestTimeout, "1 second"))
-    })
-
     it.live("a client that makes a lookup of its own: the outer timeout still holds", () => {
-      // inner transport: cannot be cut short for 150 ms; its lookup has a 120 ms timeout
+      // inner transport: cannot be cut short for 300 ms; its lookup has a 250 ms timeout
       const inner = Layer.merge(
         layerWith(HttpClient.make((request) =>
-          Effect.uninterruptible(Effect.sleep("150 millis")).pipe(
+          Effect.uninterruptible(Effect.sleep("300 millis")).pipe(
             Effect.zipRight(Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport" })))
           )
         )),
-        Layer.succeed(Wechatpay.RequestTimeout, "120 millis")
+        Layer.succeed(Wechatpay.RequestTimeout, "250 millis")
       )
       let innerAnswer = ""
       const outer = HttpClient.make((request) =>
@@ -231,7 +204,7 @@ describe(`timeouts and interruption on the live clock, over real HTTP (undici)`,
         const error = yield* Effect.flip(query.pipe(Effect.provideService(Wechatpay.RequestTimeout, "100 millis")))
         const elapsed = Date.now() - started
         assert.strictEqual(error._tag === "NetworkError" && error.reason, "Timeout")
-        assert.isBelow(elapsed, 400, "the outer lookup answered when its inner one ended, not a second later")
+        assert.isBelow(elapsed, 900, "the outer lookup answered when its inner one ended, not a second later")
         assert.strictEqual(innerAnswer, "", "the inner lookup was cut short by the outer timeout, before it answered")
       }).pipe(Effect.provide(layerWith(outer)))
     })

@@ -16,7 +16,7 @@ import { layerUndici as Transport } from "@effect/platform-node/NodeHttpClient"
  * open once the runtime is disposed.
  */
 
-const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "dist", "cli", "main.js")
+const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "dist", "cli", "bin.js")
 const APPID = "wxd678efh567hg6787"
 const OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o" // a demo user of the sandbox
 const TOTAL = 10_000

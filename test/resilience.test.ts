@@ -86,7 +86,7 @@ describe("retries", () => {
     })
   }
 
-  it.effect("any Schedule can be the retry setting; an error that is not retryable ends the lookup whatever it says", () => {
+  it.effect("any Schedule can be the retry setting; it sees only retryable errors, and one that is not ends the lookup", () => {
     const { requests, layer } = world.fake(sequence(
       { status: 500, body: { code: "SYSTEM_ERROR" } },
       { transportFailure: true },
@@ -105,11 +105,11 @@ describe("retries", () => {
       assert.strictEqual(requests.length, 2)
       yield* TestClock.adjust("1 second")
       const error = yield* Fiber.join(fiber)
-      // the 404 ends it: not retryable, though the schedule would go on
+      // the 404 ends it: not retryable, never fed to the schedule
       assert.strictEqual(error._tag === "BusinessError" && error.code, "ORDER_NOT_EXIST")
       assert.strictEqual(error._tag === "BusinessError" && error.attempts, 3)
       assert.strictEqual(requests.length, 3)
-      assert.deepStrictEqual(seen, ["BusinessError", "NetworkError", "BusinessError"])
+      assert.deepStrictEqual(seen, ["BusinessError", "NetworkError"])
     }).pipe(Effect.provide(Layer.merge(layer, Layer.succeed(Wechatpay.Retry, schedule))))
   })
 
@@ -195,6 +195,16 @@ describe("failover", () => {
       // the same canonical path is signed for both hosts
       assert.strictEqual(requests[0]!.pathAndQuery, requests[1]!.pathAndQuery)
     }).pipe(Effect.provide(Layer.mergeAll(layer, steady, hosts)))
+  })
+
+  it.effect("once on the backup host, later attempts stay there; a BaseUrl spelled with a trailing slash is still the default", () => {
+    const { requests, layer } = world.fake(() => ({ transportFailure: true }), { retries: true })
+    return Effect.gen(function*() {
+      const fiber = yield* Effect.fork(Effect.flip(query))
+      yield* TestClock.adjust("5 seconds")
+      yield* Fiber.join(fiber)
+      assert.deepStrictEqual(requests.map((r) => new URL(r.url).origin), ["https://primary.test", "https://backup.test", "https://backup.test"])
+    }).pipe(Effect.provide(Layer.mergeAll(layer, steady, hosts, Layer.succeed(Wechatpay.BaseUrl, "https://api.mch.weixin.qq.com/"))))
   })
 
   it.effect("a 5xx stays on the same host", () => {

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /**
  * The `effect-wechatpay` command line.
  *
@@ -8,7 +7,8 @@ import * as Command from "@effect/cli/Command"
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
-import * as HttpClient from "@effect/platform/HttpClient"
+import * as FileSystem from "@effect/platform/FileSystem"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
@@ -20,8 +20,6 @@ import { identity } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as fs from "node:fs/promises"
-import * as os from "node:os"
 import * as path from "node:path"
 import { VERSION } from "../internal/version.js"
 import { Sandbox } from "../sandbox/index.js"
@@ -147,20 +145,25 @@ const businesscircle = Command.make("businesscircle").pipe(
   Command.withSubcommands([authorization])
 )
 
+/** Writes the key files a client of the sandbox needs into `dir`; answers their paths. */
 const writeCredentials = (dir: string, c: Sandbox.Credentials) =>
-  Effect.promise(async () => {
-    await fs.mkdir(path.join(dir, "certificates"), { recursive: true })
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
     const files = {
       privateKey: path.join(dir, "apiclient_key.pem"),
       publicKey: path.join(dir, "wechatpay_public_key.pem"),
       certificates: path.join(dir, "certificates")
     }
+    yield* fs.makeDirectory(files.certificates, { recursive: true })
     if (c.merchantPrivateKey !== undefined) {
-      await fs.writeFile(files.privateKey, Redacted.value(c.merchantPrivateKey), { mode: 0o600 })
+      yield* fs.writeFileString(files.privateKey, Redacted.value(c.merchantPrivateKey), { mode: 0o600 })
     }
-    await fs.writeFile(files.publicKey, c.platformPublicKeyPem)
+    yield* fs.writeFileString(files.publicKey, c.platformPublicKeyPem)
     if (c.platformCertificateSerial !== undefined && c.platformCertificatePem !== undefined) {
-      await fs.writeFile(path.join(files.certificates, `wechatpay_${c.platformCertificateSerial}.pem`), c.platformCertificatePem)
+      yield* fs.writeFileString(
+        path.join(files.certificates, `wechatpay_${c.platformCertificateSerial}.pem`),
+        c.platformCertificatePem
+      )
     }
     return files
   })
@@ -189,10 +192,9 @@ const sandboxCommand = Command.make("sandbox", {
     const data = yield* Option.match(o.seed, { onNone: () => Effect.succeed(Sandbox.demoSeed), onSome: Sandbox.loadSeed })
     const server = yield* Sandbox.make({ port: o.port, seed: data })
     // a directory of our own is removed again when the sandbox stops
-    const dir = Option.isSome(o.out) ? o.out.value : yield* Effect.acquireRelease(
-      Effect.promise(() => fs.mkdtemp(path.join(os.tmpdir(), "effect-wechatpay-sandbox-"))),
-      (created) => Effect.promise(() => fs.rm(created, { recursive: true, force: true }))
-    )
+    const dir = Option.isSome(o.out)
+      ? o.out.value
+      : yield* Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped({ prefix: "effect-wechatpay-sandbox-" }))
     const files = yield* writeCredentials(dir, server.credentials)
     const env = {
       WECHATPAY_BASE_URL: server.baseUrl,
@@ -214,13 +216,13 @@ const sandboxCommand = Command.make("sandbox", {
     return yield* Effect.never
   }).pipe(
     Effect.scoped,
-    Effect.catchAll((error: CliError) => Effect.as(Console.error(failure(false, error)), exitCodeOf(error)))
+    Effect.catchAll((error: CliError) => report(o.json, error))
   )).pipe(Command.withDescription("Run a standalone WeChat Pay sandbox on 127.0.0.1 for any client."))
 
 const demoCommand = Command.make("demo", {}, () =>
   runDemo.pipe(
     Effect.as(ExitCode.Ok),
-    Effect.catchAll((error: CliError) => Effect.as(Console.error(failure(false, error)), exitCodeOf(error)))
+    Effect.catchAll((error: CliError) => report(false, error))
   )).pipe(Command.withDescription("Show the library end to end against an embedded sandbox (what `npm start` runs)."))
 
 const root = Command.make("effect-wechatpay").pipe(

@@ -4,6 +4,7 @@
  *
  * @internal
  */
+import type { PlatformError } from "@effect/platform/Error"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import * as Console from "effect/Console"
 import type * as ConfigError from "effect/ConfigError"
@@ -33,7 +34,14 @@ export const ExitCode = {
 } as const
 
 /** @internal */
-export type CliError = WechatpayError | InvalidKeyError | ConfigError.ConfigError | SeedError | ServeError | UsageError
+export type CliError =
+  | WechatpayError
+  | InvalidKeyError
+  | ConfigError.ConfigError
+  | SeedError
+  | ServeError
+  | PlatformError
+  | UsageError
 
 /** @internal */
 export const exitCodeOf = (error: CliError): number => {

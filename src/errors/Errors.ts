@@ -15,6 +15,18 @@ import type { ErrorBody } from "../protocol/errorBody.js"
 import type { DecryptFailure, KeyFailure, SignatureFailure } from "../protocol/failures.js"
 
 /**
+ * A transport failure's cause, kept as its name, message and code only: a
+ * cause a user's client made may hold the request, `Authorization` included.
+ */
+const transportCause = (cause: unknown): Error | undefined => {
+  if (!(cause instanceof Error)) return undefined
+  const kept = new Error(cause.message)
+  kept.name = cause.name
+  if ("code" in cause) Object.assign(kept, { code: cause.code })
+  return kept
+}
+
+/**
  * Where an answer came from, as every error that has one records it.
  *
  * @since 0.2.0
@@ -202,7 +214,24 @@ export class NetworkError extends Schema.TaggedError<NetworkError>()("NetworkErr
         ? `request failed${detail}`
         : `reading the response failed${detail}`,
       requestId: error._tag === "ResponseError" ? error.response.headers["request-id"] : undefined,
-      cause: error.cause
+      cause: transportCause(error.cause)
+    }) as ConstructorParameters<typeof NetworkError>[0])
+  }
+
+  /**
+   * The same error, saying how many attempts were made.
+   *
+   * @since 0.2.0
+   */
+  withAttempts(attempts: number): NetworkError {
+    return new NetworkError(defined({
+      reason: this.reason,
+      method: this.method,
+      path: this.path,
+      description: this.description,
+      attempts,
+      requestId: this.requestId,
+      cause: this.cause
     }) as ConstructorParameters<typeof NetworkError>[0])
   }
 
@@ -308,6 +337,26 @@ export class BusinessError extends Schema.TaggedError<BusinessError>()("Business
   }
 
   /**
+   * The same error, saying how many attempts were made.
+   *
+   * @since 0.2.0
+   */
+  withAttempts(attempts: number): BusinessError {
+    return new BusinessError(defined({
+      status: this.status,
+      code: this.code,
+      serverMessage: this.serverMessage,
+      detail: this.detail,
+      body: this.body,
+      verified: this.verified,
+      method: this.method,
+      path: this.path,
+      attempts,
+      requestId: this.requestId
+    }))
+  }
+
+  /**
    * Whether WeChat Pay documents this answer as transient (429 and 5xx).
    *
    * @since 0.1.0
@@ -379,9 +428,10 @@ export class InvalidRequestError extends Schema.TaggedError<InvalidRequestError>
 
 /**
  * Key material could not be used: a merchant private key, a WeChat Pay public
- * key or a platform certificate that does not parse, or an empty key ring.
- * Raised when a `Signer` or `Verifier` layer is built; it names the key, never
- * its content.
+ * key or a platform certificate that does not parse, an empty key ring, an
+ * APIv3 key of the wrong length, or a merchant id (`MerchantId`) or serial
+ * number (`SerialNo`) that cannot go into a header. Raised when a `Signer` or
+ * `Verifier` layer is built; it names the key, never its content.
  *
  * @since 0.1.0
  * @category errors

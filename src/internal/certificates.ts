@@ -6,11 +6,14 @@
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
-import { CertificateError, InvalidKeyError, SignatureError } from "../errors/Errors.js"
+import { BusinessError, CertificateError, InvalidKeyError, SignatureError } from "../errors/Errors.js"
+import { parseErrorBody } from "../protocol/errorBody.js"
 import { acceptDownload, CERTIFICATES_PATH } from "../protocol/certificates.js"
 import { CertificateFailure, KeyFailure, SignatureFailure } from "../protocol/failures.js"
 import { parseRingKeys, type RingKey } from "../protocol/keys.js"
@@ -19,6 +22,7 @@ import * as Aead from "../services/Aead.js"
 import type { Signer } from "../services/Signer.js"
 import type { Service } from "../services/Verifier.js"
 import { exchange } from "./pipeline.js"
+import { BaseUrl, FailoverHosts, RequestTimeout, Retry } from "./references.js"
 
 /**
  * Options of `Verifier.layerAutoCertificates`.
@@ -67,7 +71,13 @@ export const makeAutoCertificates = (
     const maxSkew = options.maxClockSkewSeconds
     const refreshEvery = Duration.decode(options.refreshInterval ?? Duration.hours(12))
     const minInterval = Duration.toMillis(Duration.decode(options.minRefreshInterval ?? Duration.seconds(60)))
-    const context = yield* Effect.context<Signer | HttpClient.HttpClient>()
+    // downloads go where the layer was built to send them, whoever's lookup causes one
+    const context = (yield* Effect.context<Signer | HttpClient.HttpClient>()).pipe(
+      Context.add(BaseUrl, yield* BaseUrl),
+      Context.add(FailoverHosts, yield* FailoverHosts),
+      Context.add(Retry, yield* Retry),
+      Context.add(RequestTimeout, yield* RequestTimeout)
+    )
     const semaphore = yield* Effect.makeSemaphore(1)
 
     let ring = new Verification.KeyRing(pinned)
@@ -77,15 +87,27 @@ export const makeAutoCertificates = (
     const download = Effect.flatMap(Clock.currentTimeMillis, (now) => {
       lastDownload = now
       const outgoing = { method: "GET", canonical: CERTIFICATES_PATH, preferredSerial: ring.preferred() } as const
-      return exchange(outgoing, (answer) => {
+      return exchange(outgoing, (answer): Effect.Effect<ReadonlyArray<RingKey>, BusinessError | CertificateError> => {
+        const requestId = answer.headers["request-id"]
+        // a transient answer is retried like any other
+        if (answer.status === 429 || answer.status >= 500) {
+          return Effect.fail(BusinessError.fromAnswer({
+            method: answer.method,
+            path: answer.canonical,
+            status: answer.status,
+            requestId,
+            body: parseErrorBody(answer.text),
+            verified: false
+          }))
+        }
         const delivered = acceptDownload(apiV3Key.key, ring.all, answer, maxSkew)
         return delivered instanceof CertificateFailure
-          ? Effect.fail(certificateError(delivered, answer.headers["request-id"]))
+          ? Effect.fail(certificateError(delivered, requestId))
           : Effect.succeed(delivered)
-      }, true).pipe(
+      }).pipe(
         Effect.catchTags({
-          NetworkError: (e) =>
-            Effect.fail(certificateError(new CertificateFailure("Download", e.message), e.requestId)),
+          BusinessError: (e) => Effect.fail(certificateError(new CertificateFailure("Download", e.message), e.requestId)),
+          NetworkError: (e) => Effect.fail(certificateError(new CertificateFailure("Download", e.message), e.requestId)),
           SignatureError: (e) => Effect.fail(certificateError(new CertificateFailure("Download", e.message), e.requestId))
         }),
         Effect.tap((delivered: ReadonlyArray<RingKey>) =>
@@ -108,12 +130,11 @@ export const makeAutoCertificates = (
       }))
 
     yield* download
-    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(
-      Effect.sleep(refreshEvery),
-      Effect.suspend(() => refresh(generation, true)).pipe(
-        Effect.catchAll((e) => Effect.logWarning(`effect-wechatpay: platform certificate refresh failed: ${e.message}`))
-      )
-    )))
+    yield* Effect.suspend(() => refresh(generation, true)).pipe(
+      Effect.catchAll((e) => Effect.logWarning(`effect-wechatpay: platform certificate refresh failed: ${e.message}`)),
+      Effect.schedule(Schedule.spaced(refreshEvery)),
+      Effect.forkScoped
+    )
 
     const check = (input: Verification.VerifyInput) => {
       const failure = Verification.verify(ring, input, maxSkew)

@@ -56,8 +56,8 @@ const readFile = (key: string, file: string): Either.Either<string, ConfigError.
 /** `KEY` inline or `KEY_FILE` as a path (not both), with the key the value came from. */
 const inlineOrFile = (
   key: string,
-  inline: Config.Config<Option.Option<string>>
-): Config.Config<Option.Option<{ readonly key: string; readonly text: string }>> =>
+  inline: Config.Config<Option.Option<Redacted.Redacted<string>>>
+): Config.Config<Option.Option<{ readonly key: string; readonly text: Redacted.Redacted<string> }>> =>
   Config.all([inline, Config.option(Config.nonEmptyString(`${key}_FILE`))]).pipe(
     Config.mapOrFail(([text, file]) =>
       Option.isSome(text) && Option.isSome(file)
@@ -65,22 +65,22 @@ const inlineOrFile = (
         : Option.isSome(text)
         ? Either.right(Option.some({ key, text: text.value }))
         : Option.isSome(file)
-        ? Either.map(readFile(`${key}_FILE`, file.value), (t) => Option.some({ key: `${key}_FILE`, text: t }))
+        ? Either.map(readFile(`${key}_FILE`, file.value), (t) => Option.some({ key: `${key}_FILE`, text: Redacted.make(t) }))
         : Either.right(Option.none())
     )
   )
 
 /** An environment variable that is set but empty counts as unset. */
 const nonEmpty = (key: string) =>
-  Config.option(Config.string(key)).pipe(Config.map(Option.filter((text) => text.trim().length > 0)))
+  Config.option(Config.redacted(key)).pipe(Config.map(Option.filter((text) => Redacted.value(text).trim().length > 0)))
 
 const privateKey = inlineOrFile("WECHATPAY_PRIVATE_KEY", nonEmpty("WECHATPAY_PRIVATE_KEY")).pipe(
   Config.mapOrFail(Option.match({
     onNone: () =>
       Either.left(ConfigError.MissingData(["WECHATPAY_PRIVATE_KEY"], "set WECHATPAY_PRIVATE_KEY or WECHATPAY_PRIVATE_KEY_FILE")),
     onSome: ({ key, text }) => {
-      const parsed = parsePrivateKey(text)
-      return parsed instanceof KeyFailure ? Either.left(invalid(key, parsed.description)) : Either.right(Redacted.make(text))
+      const parsed = parsePrivateKey(Redacted.value(text))
+      return parsed instanceof KeyFailure ? Either.left(invalid(key, parsed.description)) : Either.right(text)
     }
   }))
 )
@@ -99,10 +99,11 @@ const publicKeys = Config.all([
         )
       )
     }
-    const parsed = parsePublicKey(pem.value.text, id.value)
+    const text = Redacted.value(pem.value.text)
+    const parsed = parsePublicKey(text, id.value)
     return parsed instanceof KeyFailure
       ? Either.left(invalid(pem.value.key, parsed.description))
-      : Either.right({ [id.value]: pem.value.text })
+      : Either.right({ [id.value]: text })
   })
 )
 

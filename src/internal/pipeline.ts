@@ -12,6 +12,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
+import * as Either from "effect/Either"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
@@ -70,26 +71,6 @@ const withSecretHeaders = (names: ReadonlyArray<string | RegExp>): ReadonlyArray
     ? names
     : [...names, ...SECRET_HEADERS.filter((name) => !names.includes(name))]
 
-const prepared = new WeakMap<HttpClient.HttpClient, HttpClient.HttpClient>()
-
-/**
- * The user's client, decorated once per client: no trace-context headers to
- * a third-party API, and the secret headers redacted from what the platform
- * records (its `http.client` span), whatever redacted names the application
- * has set.
- */
-const prepare = (client: HttpClient.HttpClient): HttpClient.HttpClient => {
-  let decorated = prepared.get(client)
-  if (decorated === undefined) {
-    decorated = client.pipe(
-      HttpClient.withTracerPropagation(false),
-      HttpClient.transformResponse(Effect.locallyWith(Headers.currentRedactedNames, withSecretHeaders))
-    )
-    prepared.set(client, decorated)
-  }
-  return decorated
-}
-
 /**
  * Whether another attempt may succeed: transport failures (not an unusable
  * URL) and the answers WeChat Pay documents as transient (429, 5xx).
@@ -108,45 +89,34 @@ const fromPolicy = (policy: RetryPolicy): Schedule.Schedule<unknown> | undefined
   )
 }
 
-const schedules = new WeakMap<RetrySetting, Schedule.Schedule<unknown, unknown> | undefined>()
-
-/** The schedule of a retry setting (built once per setting), stopping at the first error that is not retryable. */
-const retrySchedule = (setting: RetrySetting): Schedule.Schedule<unknown, unknown> | undefined => {
-  if (schedules.has(setting)) return schedules.get(setting)
-  const base = Schedule.isSchedule(setting) ? setting : fromPolicy(setting)
-  const schedule = base === undefined ? undefined : Schedule.whileInput(base as Schedule.Schedule<unknown, unknown>, isRetryable)
-  schedules.set(setting, schedule)
-  return schedule
-}
-
+/** The final error, saying how many attempts were made when there were several. */
 const withAttempts = <E>(error: E, attempts: number): E =>
-  error instanceof NetworkError
-    ? new NetworkError({ ...error, attempts }) as E
-    : error instanceof BusinessError
-    ? new BusinessError({ ...error, attempts }) as E
-    : error
+  attempts > 1 && (error instanceof NetworkError || error instanceof BusinessError) ? error.withAttempts(attempts) as E : error
+
+const retrySchedule = (setting: RetrySetting): Schedule.Schedule<unknown, NetworkError | BusinessError> | undefined =>
+  Schedule.isSchedule(setting) ? setting : fromPolicy(setting)
 
 /**
  * The signed exchange: each attempt signs `method canonical` afresh, sends
  * it (to the next of `FailoverHosts` after a transport failure, while
  * `BaseUrl` is at its default), reads the whole body within `RequestTimeout`
- * and hands the exchange to `finish`. Failed attempts are retried as `Retry`
- * says. With `annotate`, the current span gets the status and Request-ID of
- * each answer.
+ * and hands the exchange to `finish` (a `BusinessError` also comes from a
+ * client that refuses a status itself). Failed attempts are retried as `Retry`
+ * says; only retryable failures reach its schedule. The current span gets the
+ * status and Request-ID of each answer.
  *
  * @internal
  */
 export const exchange = <A, E>(
   outgoing: Outgoing,
-  finish: (exchange: Exchange) => Effect.Effect<A, E>,
-  annotate = false
-): Effect.Effect<A, E | NetworkError | SignatureError, Signer | HttpClient.HttpClient> =>
+  finish: (exchange: Exchange) => Effect.Effect<A, E>
+): Effect.Effect<A, E | NetworkError | BusinessError | SignatureError, Signer | HttpClient.HttpClient> =>
   Effect.contextWithEffect((context: Context.Context<Signer | HttpClient.HttpClient>) => {
     const { body = "", canonical, method } = outgoing
     const signer = Context.get(context, Signer)
-    const client = prepare(Context.get(context, HttpClient.HttpClient))
+    const client = Context.get(context, HttpClient.HttpClient)
     const base = Context.get(context, BaseUrl)
-    const hosts = base === PRIMARY_BASE_URL ? Context.get(context, FailoverHosts) : [base]
+    const hosts = base.replace(/\/+$/, "") === PRIMARY_BASE_URL ? Context.get(context, FailoverHosts) : [base]
     const timeout = Duration.decode(Context.get(context, RequestTimeout))
     const schedule = retrySchedule(Context.get(context, Retry))
     const origin = { method, path: canonical }
@@ -161,16 +131,31 @@ export const exchange = <A, E>(
         ? HttpClientRequest.get(url, { headers })
         : HttpClientRequest.post(url, { headers, body: HttpBody.text(body, "application/json") })
       return client.execute(request).pipe(
+        // no trace-context headers to a third-party API; the secret headers redacted from what the
+        // platform records (its http.client span) whatever names the application has set
+        Effect.locallyWith(Headers.currentRedactedNames, withSecretHeaders),
+        Effect.locally(HttpClient.currentTracerPropagation, false),
         Effect.flatMap((response) => Effect.map(response.arrayBuffer, (buffer) => [response, new Uint8Array(buffer)] as const)),
         Effect.catchAll((error) =>
           Effect.zipRight(
             // a response the client failed before its body was read (a status filter, say) would
-            // hold its connection until the garbage collector finds it: start its body stream and
-            // end it at once, which aborts what is left of the body
+            // hold its connection until the garbage collector finds it: a body stream ended before
+            // it is read cancels the body, which releases the connection now
             error._tag === "ResponseError"
               ? Effect.ignore(Stream.runDrain(Stream.interruptWhen(error.response.stream, Effect.void)))
               : Effect.void,
-            Effect.fail(NetworkError.fromHttpClientError(error, origin))
+            Effect.fail(
+              error._tag === "ResponseError" && error.reason === "StatusCode"
+                // the client refused the status itself: still WeChat Pay's answer, retried as such
+                ? BusinessError.fromAnswer({
+                  ...origin,
+                  status: error.response.status,
+                  requestId: error.response.headers["request-id"],
+                  body: {},
+                  verified: false
+                })
+                : NetworkError.fromHttpClientError(error, origin)
+            )
           )
         )
       )
@@ -186,16 +171,17 @@ export const exchange = <A, E>(
         })
       : send
 
+    // an attempt fails with what may be retried, and succeeds with the answer or with what may not
     const attempt = Effect.clockWith((clock) =>
       Effect.flatMap(signer.authorize(method, canonical, body), (authorization) => {
         attempts++
-        return Effect.matchEffect(timed(authorization), {
-          onFailure: (error) => {
-            if (error.retryable) host = (host + 1) % hosts.length
-            return Effect.fail(error)
-          },
-          onSuccess: ([response, bytes]) => {
-            const answer: Exchange = {
+        return Effect.flatMap(timed(authorization), ([response, bytes]) =>
+          Effect.zipRight(
+            Effect.annotateCurrentSpan({
+              "http.response.status_code": response.status,
+              "wechatpay.request_id": response.headers["request-id"] ?? ""
+            }),
+            finish({
               method,
               canonical,
               status: response.status,
@@ -203,20 +189,24 @@ export const exchange = <A, E>(
               bytes,
               text: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"),
               receivedAt: clock.unsafeCurrentTimeMillis()
-            }
-            return annotate
-              ? Effect.zipRight(
-                Effect.annotateCurrentSpan({
-                  "http.response.status_code": response.status,
-                  "wechatpay.request_id": response.headers["request-id"] ?? ""
-                }),
-                finish(answer)
-              )
-              : finish(answer)
-          }
+            })
+          ))
+      }).pipe(
+        Effect.map(Either.right),
+        Effect.catchAll((error) => {
+          if (!isRetryable(error)) return Effect.succeed(Either.left(error))
+          // a failed transport moves the next attempt to the next host, and it stays there
+          if (error._tag === "NetworkError") host = Math.min(host + 1, hosts.length - 1)
+          return Effect.fail(error)
         })
-      })
+      )
     )
-    if (schedule === undefined) return attempt
-    return Effect.mapError(Effect.retry(attempt, schedule), (error) => attempts > 1 ? withAttempts(error, attempts) : error)
+    const settled = (outcome: Either.Either<A, E | NetworkError | BusinessError | SignatureError>) =>
+      Either.isRight(outcome) ? Effect.succeed(outcome.right) : Effect.fail(withAttempts(outcome.left, attempts))
+    return schedule === undefined
+      ? Effect.flatMap(attempt, settled)
+      : Effect.matchEffect(Effect.retry(attempt, schedule), {
+        onFailure: (error) => Effect.fail(withAttempts(error, attempts)),
+        onSuccess: settled
+      })
   })

@@ -74,18 +74,6 @@ export const authorizationHeader = (parts: {
 }): string =>
   `${SCHEME} mchid="${parts.mchid}",nonce_str="${parts.nonce}",signature="${parts.signature}",timestamp="${parts.timestamp}",serial_no="${parts.serialNo}"`
 
-/**
- * The merchant identity a request is signed with: merchant id, merchant API
- * certificate serial number and its private key.
- *
- * @since 0.2.0
- */
-export interface Credentials {
-  readonly mchid: string
-  readonly serialNo: string
-  readonly privateKey: crypto.KeyObject
-}
-
 const HEADER_VALUE = /^[\x21-\x7e]+$/
 
 /**
@@ -103,31 +91,6 @@ export const checkIdentity = (mchid: string, serialNo: string): KeyFailure | und
 
 const isHeaderValue = (value: string): boolean =>
   typeof value === "string" && HEADER_VALUE.test(value) && !value.includes("\"")
-
-/**
- * Signs one request and returns its `Authorization` header value, with a
- * fresh nonce and the timestamp of `nowMillis`. Throws what `node:crypto`
- * throws.
- *
- * @since 0.2.0
- */
-export const authorize = (
-  credentials: Credentials,
-  method: string,
-  url: string,
-  body: string,
-  nowMillis: number
-): string => {
-  const timestamp = String(Math.floor(nowMillis / 1000))
-  const n = nonce()
-  return authorizationHeader({
-    mchid: credentials.mchid,
-    serialNo: credentials.serialNo,
-    nonce: n,
-    timestamp,
-    signature: sign(credentials.privateKey, signingMessage(method, url, timestamp, n, body))
-  })
-}
 
 /**
  * The parts of an `Authorization` header value.

@@ -39,7 +39,7 @@ import {
 } from "../schemas/Common.js"
 import * as Signer from "../services/Signer.js"
 import * as Verifier from "../services/Verifier.js"
-import { BaseUrl, Retry, type RetryPolicy } from "../internal/references.js"
+import { BaseUrl, Retry, type RetryPolicy, type RetrySetting } from "../internal/references.js"
 import * as Engine from "./engine.js"
 
 // ---------------------------------------------------------------------------
@@ -586,11 +586,12 @@ const NO_RETRY: RetryPolicy = { maxAttempts: 1, baseDelay: 0, maxDelay: 0, jitte
 export interface ClientOptions extends Options {
   readonly trust?: TrustMode | undefined
   /**
-   * The client's retry policy. Default: no retries, so each injected fault
-   * reaches the test as its typed error, and nothing sleeps on a `TestClock`.
-   * Pass a policy (and advance the `TestClock`) to test retries.
+   * The client's retry setting (a policy record or a `Schedule`). Default: no
+   * retries, so each injected fault reaches the test as its typed error, and
+   * nothing sleeps on a `TestClock`. Pass one (and advance the `TestClock`) to
+   * test retries.
    */
-  readonly retry?: RetryPolicy | undefined
+  readonly retry?: RetrySetting | undefined
 }
 
 /**

@@ -6,15 +6,7 @@
  */
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-
-const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:[Zz]|([+-])(\d{2}):(\d{2}))$/
-
-const daysInMonth = (year: number, month: number): number =>
-  month === 2
-    ? (year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28)
-    : month === 4 || month === 6 || month === 9 || month === 11
-    ? 30
-    : 31
+import * as Time from "../protocol/time.js"
 
 /**
  * Parses an RFC 3339 date-time (`2015-05-20T13:29:35+08:00`,
@@ -25,23 +17,7 @@ const daysInMonth = (year: number, month: number): number =>
  * @since 0.1.0
  * @category parsing
  */
-export const parseRfc3339 = (text: string): number | undefined => {
-  const m = RFC3339.exec(text)
-  if (m === null) return undefined
-  const year = +m[1]!, month = +m[2]!, day = +m[3]!, hour = +m[4]!, minute = +m[5]!, second = +m[6]!
-  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return undefined
-  if (hour > 23 || minute > 59 || second > 59) return undefined
-  const offsetHours = m[9] === undefined ? 0 : +m[9]
-  const offsetMinutes = m[10] === undefined ? 0 : +m[10]
-  if (offsetHours > 23 || offsetMinutes > 59) return undefined
-  // milliseconds from the fraction's first three digits (further digits are below a Date's precision)
-  const millis = m[7] === undefined ? 0 : +(m[7] + "00").slice(0, 3)
-  const offset = (m[8] === "-" ? -1 : 1) * (offsetHours * 60 + offsetMinutes) * 60_000
-  const utc = new Date(0)
-  utc.setUTCFullYear(year, month - 1, day)
-  utc.setUTCHours(hour, minute, second, millis)
-  return utc.getTime() - offset
-}
+export const parseRfc3339: (text: string) => number | undefined = Time.parseRfc3339
 
 /** 0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z: the range of a four-digit year. */
 const MIN_RFC3339 = -62_167_219_200_000

@@ -182,19 +182,11 @@ export const make = (options: Options): Effect.Effect<Service, InvalidKeyError> 
     }
     const privateKey = parsePrivateKey(Redacted.value(options.privateKey))
     if (privateKey instanceof KeyFailure) return Effect.fail(InvalidKeyError.fromFailure(privateKey))
-    const credentials: Signing.Credentials = { mchid: options.mchid, serialNo: options.serialNo, privateKey }
-    return Effect.succeed<Service>({
+    return Effect.succeed(makeWith({
       mchid: options.mchid,
       serialNo: options.serialNo,
-      sign: (message) => Effect.try({ try: () => Signing.sign(privateKey, message), catch: signingFailed }),
-      authorize: (method, url, body) =>
-        Effect.clockWith((clock) =>
-          Effect.try({
-            try: () => Signing.authorize(credentials, method, url, body, clock.unsafeCurrentTimeMillis()),
-            catch: signingFailed
-          })
-        )
-    })
+      sign: (message) => Effect.try({ try: () => Signing.sign(privateKey, message), catch: signingFailed })
+    }))
   })
 
 /**

@@ -9,7 +9,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { type CertificateError, InvalidKeyError, SignatureError } from "../errors/Errors.js"
-import type * as Certificates from "../internal/certificates.js"
+import * as Certificates from "../internal/certificates.js"
 import { KeyFailure } from "../protocol/failures.js"
 import { parseRingKeys, type RingKey } from "../protocol/keys.js"
 import * as Verification from "../protocol/verification.js"
@@ -205,11 +205,4 @@ export type AutoCertificatesOptions = Certificates.AutoCertificatesOptions
 export const layerAutoCertificates = (
   options: AutoCertificatesOptions
 ): Layer.Layer<Verifier, CertificateError | InvalidKeyError, Signer | HttpClient.HttpClient> =>
-  // loaded when used: most merchants verify with a public key and never pay for this module
-  Layer.scoped(
-    Verifier,
-    Effect.flatMap(
-      Effect.promise(() => import("../internal/certificates.js")),
-      (certificates) => certificates.makeAutoCertificates(options)
-    )
-  )
+  Layer.scoped(Verifier, Certificates.makeAutoCertificates(options))

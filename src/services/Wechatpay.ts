@@ -282,8 +282,7 @@ const send = <A, B>(
   Effect.flatMap(Verifier, (verifier) =>
     exchange(
       { method, canonical, preferredSerial: verifier.preferredSerial },
-      answer(verifier, decoder, select),
-      true
+      answer(verifier, decoder, select)
     ))
 
 // ---------------------------------------------------------------------------
