@@ -418,12 +418,16 @@ const toPayscoreRecord = (seed: PayscoreSeed): Engine.PayscoreRecord => ({
 export const make = (options: Options = {}): Effect.Effect<Service, ServeError, Scope.Scope> =>
   Effect.gen(function*() {
     const mchid = options.mchid ?? "1900000001"
-    const generatedMerchant = options.merchant === undefined ? yield* rsa() : undefined
+    const withCertificates = options.platformCertificates ?? true
+    // the key pairs are generated side by side (on libuv's thread pool)
+    const [generatedMerchant, publicKeyPair, certificatePair] = yield* Effect.all([
+      options.merchant === undefined ? rsa() : Effect.succeed(undefined),
+      rsa(),
+      withCertificates ? rsa() : Effect.succeed(undefined)
+    ], { concurrency: "unbounded" })
     const merchantPublicKeyPem = options.merchant?.publicKeyPem ??
       generatedMerchant!.publicKey.export({ type: "spki", format: "pem" }).toString()
     const merchantSerialNo = options.merchant?.serialNo ?? crypto.randomBytes(20).toString("hex").toUpperCase()
-    const withCertificates = options.platformCertificates ?? true
-    const publicKeyPair = yield* rsa()
     const platformPublicKeyId = `PUB_KEY_ID_01${randomDigits(28)}`
     const apiV3KeyText = randomAlphanumeric(32)
     const apiV3Key = crypto.createSecretKey(Buffer.from(apiV3KeyText, "utf8"))
@@ -435,21 +439,25 @@ export const make = (options: Options = {}): Effect.Effect<Service, ServeError, 
       certificates: [],
       encrypt: (plaintext) => Aead.encrypt(apiV3Key, plaintext, { associatedData: "certificate" })
     }
+    const certificate = (
+      pair: crypto.KeyPairKeyObjectResult,
+      validity: { readonly notBefore: Date; readonly notAfter: Date } | undefined
+    ): Engine.PlatformCertificate => {
+      const serial = (1 + (crypto.randomBytes(1)[0]! % 7)).toString(16) +
+        crypto.randomBytes(20).toString("hex").toUpperCase().slice(0, 39)
+      const notBefore = validity?.notBefore ?? new Date(0)
+      const notAfter = validity?.notAfter ?? new Date(Date.UTC(2099, 11, 31, 23, 59, 59))
+      return {
+        id: serial,
+        privateKey: pair.privateKey,
+        notBefore,
+        notAfter,
+        pem: X509.selfSignedCertificate({ serialHex: serial, privateKey: pair.privateKey, notBefore, notAfter })
+      }
+    }
     const newCertificate = (validity: { readonly notBefore: Date; readonly notAfter: Date } | undefined) =>
-      Effect.map(rsa(), (pair): Engine.PlatformCertificate => {
-        const serial = (1 + (crypto.randomBytes(1)[0]! % 7)).toString(16) +
-          crypto.randomBytes(20).toString("hex").toUpperCase().slice(0, 39)
-        const notBefore = validity?.notBefore ?? new Date(0)
-        const notAfter = validity?.notAfter ?? new Date(Date.UTC(2099, 11, 31, 23, 59, 59))
-        return {
-          id: serial,
-          privateKey: pair.privateKey,
-          notBefore,
-          notAfter,
-          pem: X509.selfSignedCertificate({ serialHex: serial, privateKey: pair.privateKey, notBefore, notAfter })
-        }
-      })
-    if (withCertificates) config.certificates.push(yield* newCertificate(options.certificateValidity))
+      Effect.map(rsa(), (pair) => certificate(pair, validity))
+    if (certificatePair !== undefined) config.certificates.push(certificate(certificatePair, options.certificateValidity))
     const first = config.certificates[0]
     const credentials: Credentials = {
       mchid,
