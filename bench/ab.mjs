@@ -37,13 +37,19 @@ try {
       if (run.failure !== undefined) throw new Error(`${variant}: ${run.failure}`)
       const r = run.reply.result
       results.get(variant).push(r)
-      console.error(`[${round}/${rounds}] ${variant || "(default)"}: CPU ${r.cpuMsPerReq.toFixed(3)} ms/req, ${r.rps.toFixed(0)} req/s`)
+      console.error(
+        `[${round}/${rounds}] ${variant || "(default)"}: CPU ${r.cpuMsPerReq.toFixed(3)} ms/req, ${r.rps.toFixed(0)} req/s, peak RSS ${r.peakRssMB.toFixed(0)} MB`
+      )
     }
   }
 } finally {
   await server.stop()
 }
-console.log(`| variant | CPU ms/req (median) | req/s (median) |\n|---|---:|---:|`)
+console.log(`| variant | CPU ms/req (median) | req/s (median) | peak RSS MB (median) |\n|---|---:|---:|---:|`)
 for (const [variant, rs] of results) {
-  console.log(`| ${variant || "(default)"} | ${median(rs.map((r) => r.cpuMsPerReq)).toFixed(3)} | ${median(rs.map((r) => r.rps)).toFixed(0)} |`)
+  console.log(
+    `| ${variant || "(default)"} | ${median(rs.map((r) => r.cpuMsPerReq)).toFixed(3)} | ${median(rs.map((r) => r.rps)).toFixed(0)} | ${
+      median(rs.map((r) => r.peakRssMB)).toFixed(0)
+    } |`
+  )
 }

@@ -49,8 +49,9 @@ export class BaseUrl extends Context.Reference<BaseUrl>()("effect-wechatpay/Wech
 
 
 /**
- * The hosts tried in turn after a transport failure, used only while
- * `BaseUrl` is at its default.
+ * The hosts used while `BaseUrl` is at its default: after a transport
+ * failure or a timeout the next attempt goes to the next host, and later
+ * attempts of the lookup stay there.
  *
  * @since 0.1.0
  * @category references

@@ -44,8 +44,9 @@ export {
    */
   BaseUrl,
   /**
-   * The hosts tried in turn after a transport failure while `BaseUrl` is at
-   * its default: primary, then backup.
+   * The hosts used while `BaseUrl` is at its default: primary, then backup.
+   * After a transport failure or a timeout the next attempt goes to the next
+   * host, and later attempts of the lookup stay there.
    *
    * @since 0.1.0
    * @category references
@@ -66,7 +67,8 @@ export {
    */
   RequestTimeout,
   /**
-   * The retry policy (default: 3 attempts in all, 200 ms doubling to 2 s, with jitter).
+   * The retry setting, a policy record or any `Schedule` (default: 3
+   * attempts in all, 200 ms doubling to 2 s, with jitter).
    *
    * @since 0.1.0
    * @category references
