@@ -14,6 +14,16 @@ import * as Schema from "effect/Schema"
 import type { ErrorBody } from "../protocol/errorBody.js"
 import type { DecryptFailure, KeyFailure, SignatureFailure } from "../protocol/failures.js"
 
+/** The longest description a `DecodeError` keeps, in characters. */
+const MAX_DESCRIPTION = 1024
+
+/**
+ * A `Request-ID` as errors keep it: a server sends what it likes in a header,
+ * so at most 128 characters.
+ */
+const boundedRequestId = (requestId: string | undefined): string | undefined =>
+  requestId === undefined || requestId.length <= 128 ? requestId : requestId.slice(0, 128) + "…"
+
 /**
  * A transport failure's cause, kept as its name, message and code only: a
  * cause a user's client made may hold the request, `Authorization` included.
@@ -131,7 +141,7 @@ export class SignatureError extends Schema.TaggedError<SignatureError>()("Signat
       method: origin?.method,
       path: origin?.path,
       status: origin?.status,
-      requestId: origin?.requestId
+      requestId: boundedRequestId(origin?.requestId)
     }))
   }
 
@@ -149,7 +159,7 @@ export class SignatureError extends Schema.TaggedError<SignatureError>()("Signat
       method: origin.method,
       path: origin.path,
       status: origin.status,
-      requestId: origin.requestId
+      requestId: boundedRequestId(origin.requestId)
     }))
   }
 
@@ -165,10 +175,16 @@ export class SignatureError extends Schema.TaggedError<SignatureError>()("Signat
 /**
  * Why nothing usable came back.
  *
+ * - `Transport`: the connection failed or dropped, or the body could not be read.
+ * - `Timeout`: no complete answer within `Wechatpay.RequestTimeout`.
+ * - `InvalidUrl`: the base URL does not form a URL.
+ * - `ResponseTooLarge`: the body is larger than `Wechatpay.MaxResponseBytes`; it
+ *   was abandoned as soon as that was known, and is not retried.
+ *
  * @since 0.1.0
  * @category models
  */
-export const NetworkErrorReason = Schema.Literal("Transport", "Timeout", "InvalidUrl")
+export const NetworkErrorReason = Schema.Literal("Transport", "Timeout", "InvalidUrl", "ResponseTooLarge")
 
 /**
  * The type of `NetworkErrorReason`.
@@ -180,8 +196,8 @@ export type NetworkErrorReason = typeof NetworkErrorReason.Type
 
 /**
  * Nothing usable came back: the connection failed or dropped, the request
- * timed out, or the URL could not be built. Safe to retry for the read-only
- * queries of this library.
+ * timed out, the URL could not be built, or the answer was larger than the
+ * library reads (`reason` says which). `Transport` and `Timeout` are retried.
  *
  * @since 0.1.0
  * @category errors
@@ -213,8 +229,23 @@ export class NetworkError extends Schema.TaggedError<NetworkError>()("NetworkErr
         : error._tag === "RequestError"
         ? `request failed${detail}`
         : `reading the response failed${detail}`,
-      requestId: error._tag === "ResponseError" ? error.response.headers["request-id"] : undefined,
+      requestId: boundedRequestId(error._tag === "ResponseError" ? error.response.headers["request-id"] : undefined),
       cause: transportCause(error.cause)
+    }) as ConstructorParameters<typeof NetworkError>[0])
+  }
+
+  /**
+   * The error for an answer whose body is larger than `max` bytes.
+   *
+   * @since 0.2.0
+   */
+  static responseTooLarge(origin: Origin, max: number): NetworkError {
+    return new NetworkError(defined({
+      reason: "ResponseTooLarge",
+      method: origin.method,
+      path: origin.path,
+      description: `the ${origin.status === undefined ? "" : `${origin.status} `}answer's body is larger than ${max} bytes (MaxResponseBytes)`,
+      requestId: boundedRequestId(origin.requestId)
     }) as ConstructorParameters<typeof NetworkError>[0])
   }
 
@@ -236,12 +267,13 @@ export class NetworkError extends Schema.TaggedError<NetworkError>()("NetworkErr
   }
 
   /**
-   * Whether the failure may go away on another attempt: all but `InvalidUrl`.
+   * Whether the failure may go away on another attempt: `Transport` and
+   * `Timeout`.
    *
    * @since 0.2.0
    */
   get retryable(): boolean {
-    return this.reason !== "InvalidUrl"
+    return this.reason === "Transport" || this.reason === "Timeout"
   }
 
   /**
@@ -332,7 +364,7 @@ export class BusinessError extends Schema.TaggedError<BusinessError>()("Business
       verified: answer.verified,
       method: answer.method,
       path: answer.path,
-      requestId: answer.requestId
+      requestId: boundedRequestId(answer.requestId)
     }))
   }
 
@@ -395,6 +427,23 @@ export class DecodeError extends Schema.TaggedError<DecodeError>()("DecodeError"
   requestId: Schema.optional(Schema.String),
   cause: Schema.optional(Schema.Defect)
 }) {
+  /**
+   * The error for a verified answer that does not decode; the description is
+   * cut to 1,024 characters.
+   *
+   * @since 0.2.0
+   */
+  static fromAnswer(origin: Origin & { readonly status: number }, description: string, cause?: unknown): DecodeError {
+    return new DecodeError(defined({
+      method: origin.method,
+      path: origin.path,
+      status: origin.status,
+      description: description.length <= MAX_DESCRIPTION ? description : description.slice(0, MAX_DESCRIPTION) + "…",
+      requestId: boundedRequestId(origin.requestId),
+      cause
+    }) as ConstructorParameters<typeof DecodeError>[0])
+  }
+
   /**
    * @since 0.1.0
    */

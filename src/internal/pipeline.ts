@@ -9,7 +9,9 @@
 import * as Headers from "@effect/platform/Headers"
 import * as HttpBody from "@effect/platform/HttpBody"
 import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
@@ -22,11 +24,13 @@ import { Signer } from "../services/Signer.js"
 import {
   BaseUrl,
   FailoverHosts,
+  MaxResponseBytes,
   PRIMARY_BASE_URL,
   RequestTimeout,
   Retry,
   type RetryPolicy,
-  type RetrySetting
+  type RetrySetting,
+  TracePropagation
 } from "./references.js"
 import { USER_AGENT } from "./version.js"
 
@@ -70,6 +74,77 @@ const withSecretHeaders = (names: ReadonlyArray<string | RegExp>): ReadonlyArray
   SECRET_HEADERS.every((name) => names.includes(name))
     ? names
     : [...names, ...SECRET_HEADERS.filter((name) => !names.includes(name))]
+
+/**
+ * Starts a response's body stream and ends it at once, which cancels the body
+ * (a Node readable destroyed, a web stream cancelled) and releases the
+ * connection, rather than when the garbage collector finds the response.
+ */
+const cancelBody = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<void> =>
+  Effect.ignore(Stream.runDrain(Stream.interruptWhen(response.stream, Effect.void)))
+
+const EMPTY = new Uint8Array(0)
+
+/** The bytes of a body read as a stream, or `undefined` once they pass `max`. */
+const readAtMost = (
+  response: HttpClientResponse.HttpClientResponse,
+  max: number
+): Effect.Effect<Uint8Array | undefined, HttpClientError.ResponseError> => {
+  const chunks: Array<Uint8Array> = []
+  let size = 0
+  return Effect.map(
+    Stream.runForEachWhile(response.stream, (chunk) =>
+      Effect.sync(() => {
+        size += chunk.length
+        if (size > max) return false
+        chunks.push(chunk)
+        return true
+      })),
+    () => (size > max ? undefined : Buffer.concat(chunks, size))
+  )
+}
+
+/**
+ * The whole body, or `undefined` as soon as it is known to be larger than
+ * `max`. A `Content-Length` of an unencoded body bounds what the transport
+ * reads, so such a body is read whole; any other (no length, or a
+ * `Content-Encoding` a client may decode into more bytes) is read as a
+ * stream and abandoned past `max`.
+ */
+const readBody = (
+  response: HttpClientResponse.HttpClientResponse,
+  max: number
+): Effect.Effect<Uint8Array | undefined, HttpClientError.ResponseError> => {
+  // answers that have no body by definition (a web Response gives them no stream at all)
+  if (response.status === 204 || response.status === 205 || response.status === 304) return Effect.succeed(EMPTY)
+  const length = response.headers["content-length"]
+  const encoding = response.headers["content-encoding"]
+  if (length !== undefined && /^\d{1,15}$/.test(length) && (encoding === undefined || encoding === "identity")) {
+    return Number(length) > max
+      ? Effect.as(cancelBody(response), undefined)
+      : Effect.map(response.arrayBuffer, (buffer) => new Uint8Array(buffer))
+  }
+  return readAtMost(response, max)
+}
+
+/**
+ * What a failed send is: a status the user's client refused itself is still
+ * WeChat Pay's answer (an unverified `BusinessError`, retried by its status);
+ * anything else a `NetworkError`.
+ */
+const failedSend = (
+  error: HttpClientError.HttpClientError,
+  origin: { readonly method: string; readonly path: string }
+): NetworkError | BusinessError =>
+  error._tag === "ResponseError" && error.reason === "StatusCode"
+    ? BusinessError.fromAnswer({
+      ...origin,
+      status: error.response.status,
+      requestId: error.response.headers["request-id"],
+      body: {},
+      verified: false
+    })
+    : NetworkError.fromHttpClientError(error, origin)
 
 /**
  * Whether another attempt may succeed: transport failures (not an unusable
@@ -119,6 +194,8 @@ export const exchange = <A, E>(
     const hosts = base.replace(/\/+$/, "") === PRIMARY_BASE_URL ? Context.get(context, FailoverHosts) : [base]
     const timeout = Duration.decode(Context.get(context, RequestTimeout))
     const schedule = retrySchedule(Context.get(context, Retry))
+    const maxBytes = Context.get(context, MaxResponseBytes)
+    const propagate = Context.get(context, TracePropagation)
     const origin = { method, path: canonical }
     let host = 0
     let attempts = 0
@@ -130,33 +207,21 @@ export const exchange = <A, E>(
       const request = method === "GET"
         ? HttpClientRequest.get(url, { headers })
         : HttpClientRequest.post(url, { headers, body: HttpBody.text(body, "application/json") })
-      return client.execute(request).pipe(
-        // no trace-context headers to a third-party API; the secret headers redacted from what the
-        // platform records (its http.client span) whatever names the application has set
-        Effect.locallyWith(Headers.currentRedactedNames, withSecretHeaders),
-        Effect.locally(HttpClient.currentTracerPropagation, false),
-        Effect.flatMap((response) => Effect.map(response.arrayBuffer, (buffer) => [response, new Uint8Array(buffer)] as const)),
-        Effect.catchAll((error) =>
-          Effect.zipRight(
-            // a response the client failed before its body was read (a status filter, say) would
-            // hold its connection until the garbage collector finds it: a body stream ended before
-            // it is read cancels the body, which releases the connection now
-            error._tag === "ResponseError"
-              ? Effect.ignore(Stream.runDrain(Stream.interruptWhen(error.response.stream, Effect.void)))
-              : Effect.void,
-            Effect.fail(
-              error._tag === "ResponseError" && error.reason === "StatusCode"
-                // the client refused the status itself: still WeChat Pay's answer, retried as such
-                ? BusinessError.fromAnswer({
-                  ...origin,
-                  status: error.response.status,
-                  requestId: error.response.headers["request-id"],
-                  body: {},
-                  verified: false
-                })
-                : NetworkError.fromHttpClientError(error, origin)
-            )
-          )
+      // the secret headers redacted from what the platform records (its http.client span) whatever
+      // names the application has set; no trace-context headers to a third party unless asked for
+      const sent = Effect.locallyWith(client.execute(request), Headers.currentRedactedNames, withSecretHeaders)
+      return (propagate ? sent : Effect.locally(sent, HttpClient.currentTracerPropagation, false)).pipe(
+        Effect.flatMap((response) => Effect.map(readBody(response, maxBytes), (bytes) => [response, bytes] as const)),
+        Effect.catchAll((error) => Effect.zipRight(
+          // a response the client failed before its body was read (a status filter, say) would
+          // hold its connection until the garbage collector finds it
+          error._tag === "ResponseError" ? cancelBody(error.response) : Effect.void,
+          Effect.fail(failedSend(error, origin))
+        )),
+        Effect.flatMap(([response, bytes]) =>
+          bytes === undefined
+            ? Effect.fail(NetworkError.responseTooLarge({ ...origin, status: response.status, requestId: response.headers["request-id"] }, maxBytes))
+            : Effect.succeed([response, bytes] as const)
         )
       )
     }

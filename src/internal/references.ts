@@ -122,3 +122,31 @@ export class Retry extends Context.Reference<Retry>()("effect-wechatpay/Wechatpa
 export class RequestTimeout extends Context.Reference<RequestTimeout>()("effect-wechatpay/Wechatpay/RequestTimeout", {
   defaultValue: (): Duration.DurationInput => Duration.seconds(10)
 }) {}
+
+/**
+ * The largest response body read, in bytes (default 4 MiB: these APIs answer
+ * in kilobytes). A larger body is abandoned as soon as that is known (its
+ * `Content-Length`, or while it is read) and the lookup fails with
+ * `NetworkError` reason `ResponseTooLarge`, not retried; memory stays bounded
+ * whatever a server sends.
+ *
+ * @since 0.2.0
+ * @category references
+ */
+export class MaxResponseBytes extends Context.Reference<MaxResponseBytes>()("effect-wechatpay/Wechatpay/MaxResponseBytes", {
+  defaultValue: (): number => 4 * 1024 * 1024
+}) {}
+
+/**
+ * Whether the platform's trace-propagation headers (`traceparent`, `b3`) go
+ * with this library's requests. Off by default: they would send your trace
+ * ids to WeChat Pay. `Layer.succeed(Wechatpay.TracePropagation, true)` turns
+ * them on (the platform's own `HttpClient.currentTracerPropagation` decides
+ * then).
+ *
+ * @since 0.2.0
+ * @category references
+ */
+export class TracePropagation extends Context.Reference<TracePropagation>()("effect-wechatpay/Wechatpay/TracePropagation", {
+  defaultValue: (): boolean => false
+}) {}

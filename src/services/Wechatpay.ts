@@ -21,6 +21,7 @@ import {
 } from "../errors/Errors.js"
 import { exchange, type Exchange } from "../internal/pipeline.js"
 import { parseErrorBody } from "../protocol/errorBody.js"
+import { SignatureFailure } from "../protocol/failures.js"
 import * as Url from "../protocol/url.js"
 import { signatureHeaders } from "../protocol/verification.js"
 import type { Signer } from "./Signer.js"
@@ -53,6 +54,14 @@ export {
    */
   FailoverHosts,
   /**
+   * The largest response body read, in bytes (default 4 MiB); a larger one
+   * fails the lookup with `NetworkError` reason `ResponseTooLarge`.
+   *
+   * @since 0.2.0
+   * @category references
+   */
+  MaxResponseBytes,
+  /**
    * The primary APIv3 host, `https://api.mch.weixin.qq.com`.
    *
    * @since 0.1.0
@@ -79,6 +88,14 @@ export {
    * @category models
    */
   type RetryPolicy,
+  /**
+   * Whether trace-propagation headers go with this library's requests (off
+   * by default: they would send your trace ids to WeChat Pay).
+   *
+   * @since 0.2.0
+   * @category references
+   */
+  TracePropagation,
   /**
    * @since 0.2.0
    * @category models
@@ -211,25 +228,45 @@ const toData = <A>(data: A): A => data
 
 type Decoder<A> = (u: unknown) => Either.Either<A, ParseResult.ParseError>
 
-const decode = <A, B>(decoder: Decoder<A>, exchange: Exchange, select: Select<A, B>): Effect.Effect<B, DecodeError> => {
-  const origin = {
-    method: exchange.method,
-    path: exchange.canonical,
-    status: exchange.status,
-    ...(exchange.headers["request-id"] !== undefined ? { requestId: exchange.headers["request-id"] } : {})
+/** Where an answer came from, as its errors record it. */
+const originOf = (exchange: Exchange) => ({
+  method: exchange.method,
+  path: exchange.canonical,
+  status: exchange.status,
+  requestId: exchange.headers["request-id"]
+})
+
+/**
+ * What does not match the schema, described, or a plain sentence when the
+ * value is too deep to describe (formatting it would overflow the stack).
+ */
+const describe = (error: ParseResult.ParseError): string => {
+  try {
+    return ParseResult.TreeFormatter.formatErrorSync(error)
+  } catch {
+    return "the body does not match the documented schema (the value is too deeply nested to describe)"
   }
+}
+
+/** Decodes a verified 2xx: any JSON, however deep or large, ends as a value or a `DecodeError`. */
+const decode = <A, B>(decoder: Decoder<A>, exchange: Exchange, select: Select<A, B>): Effect.Effect<B, DecodeError> => {
   let json: unknown
   try {
     json = JSON.parse(exchange.text)
   } catch (cause) {
     return Effect.fail(
-      new DecodeError({ ...origin, description: exchange.text.length === 0 ? "empty body" : "body is not JSON", cause })
+      DecodeError.fromAnswer(originOf(exchange), exchange.text.length === 0 ? "empty body" : "body is not JSON", cause)
     )
   }
-  const result = decoder(json)
+  let result: Either.Either<A, ParseResult.ParseError>
+  try {
+    result = decoder(json)
+  } catch {
+    return Effect.fail(DecodeError.fromAnswer(originOf(exchange), "the body could not be decoded (too deeply nested)"))
+  }
   return Either.isRight(result)
     ? Effect.succeed(select(result.right, exchange))
-    : Effect.fail(new DecodeError({ ...origin, description: ParseResult.TreeFormatter.formatErrorSync(result.left) }))
+    : Effect.fail(DecodeError.fromAnswer(originOf(exchange), describe(result.left)))
 }
 
 /**
@@ -244,25 +281,19 @@ const answer = <A, B>(
 ) =>
 (exchange: Exchange): Effect.Effect<B, SignatureError | BusinessError | DecodeError> => {
   const ok = exchange.status >= 200 && exchange.status < 300
-  const requestId = exchange.headers["request-id"]
-  const origin = {
-    method: exchange.method,
-    path: exchange.canonical,
-    status: exchange.status,
-    ...(requestId !== undefined ? { requestId } : {})
-  }
+  const origin = originOf(exchange)
   const rejected = (verified: boolean) =>
     Effect.fail(BusinessError.fromAnswer({ ...origin, body: parseErrorBody(exchange.text), verified }))
   const signature = signatureHeaders(exchange.headers)
   if ("missing" in signature) {
     if (!ok) return rejected(false)
-    return Effect.fail(
-      new SignatureError({
-        reason: "MissingHeaders",
-        description: `a ${exchange.status} response without ${signature.missing.join(", ")}: refusing an unsigned answer`,
-        ...origin
-      })
-    )
+    return Effect.fail(SignatureError.fromFailure(
+      new SignatureFailure(
+        "MissingHeaders",
+        `a ${exchange.status} response without ${signature.missing.join(", ")}: refusing an unsigned answer`
+      ),
+      origin
+    ))
   }
   return Effect.matchEffect(
     verifier.verify({ ...signature, body: exchange.bytes, receivedAt: exchange.receivedAt }),
