@@ -7,7 +7,9 @@ import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { createServer, type ServerResponse } from "node:http"
 import { BusinessCircle, Wechatpay } from "../src/index.js"
+import { generateRsa, rsaSign } from "./helpers/keys.js"
 
 const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "dist", "cli", "bin.js")
 const OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
@@ -233,4 +235,61 @@ describe("the effect-wechatpay CLI (built bin as a child process)", () => {
       assert.include(r.stdout, "caught SignatureError InvalidSignature")
     }))
 
+
+  it.live("text a server sent is printed with its control characters escaped", () =>
+    Effect.gen(function*() {
+      const merchant = generateRsa()
+      const platform = generateRsa()
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "wxpay-cli-"))
+      fs.writeFileSync(path.join(dir, "key.pem"), merchant.privateKeyPem, { mode: 0o600 })
+      const evil = "\u001b[2J\u001b[32mOK: authorization AVAILABLE\r\u202e"
+      const answer = (res: ServerResponse, status: number, body: string, signed: boolean) => {
+        const timestamp = String(Math.floor(Date.now() / 1000))
+        const nonce = "n".repeat(32)
+        res.writeHead(status, {
+          "content-type": "application/json",
+          "request-id": "R\u009b2JID",
+          ...(signed
+            ? {
+              "wechatpay-serial": "PUB_KEY_ID_0000000000000000000000000001",
+              "wechatpay-timestamp": timestamp,
+              "wechatpay-nonce": nonce,
+              "wechatpay-signature": rsaSign(platform.privateKey, `${timestamp}\n${nonce}\n${body}\n`)
+            }
+            : {})
+        })
+        res.end(body)
+      }
+      const server = createServer((req, res) =>
+        req.url!.includes("oGood")
+          ? answer(res, 200, JSON.stringify({ openid: evil, authorize_state: "AUTHORIZED" }), true)
+          : answer(res, 404, JSON.stringify({ code: "ORDER_NOT_EXIST", message: evil }), false)
+      )
+      const port = yield* Effect.async<number>((resume) => {
+        server.listen(0, "127.0.0.1", () => resume(Effect.succeed((server.address() as net.AddressInfo).port)))
+      })
+      const env = cleanEnv({
+        WECHATPAY_BASE_URL: `http://127.0.0.1:${port}`,
+        WECHATPAY_MCHID: "1900000001",
+        WECHATPAY_SERIAL_NO: "5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
+        WECHATPAY_PRIVATE_KEY_FILE: path.join(dir, "key.pem"),
+        WECHATPAY_PUBLIC_KEY_ID: "PUB_KEY_ID_0000000000000000000000000001",
+        WECHATPAY_PUBLIC_KEY: platform.publicKeyPem
+      })
+      const [ok, notFound] = yield* Effect.all([
+        run(["businesscircle", "authorization", "--openid", "oGood", "--appid", APPID], env),
+        run(["businesscircle", "authorization", "--openid", "oNobody", "--appid", APPID], env)
+      ], { concurrency: 2 }).pipe(Effect.ensuring(Effect.sync(() => {
+        server.close()
+        fs.rmSync(dir, { recursive: true, force: true })
+      })))
+      assert.strictEqual(ok.code, 0, ok.stderr)
+      assert.include(ok.stdout, "\\u001b[2J\\u001b[32mOK: authorization AVAILABLE\\r\\u202e")
+      assert.include(ok.stdout, "Request-ID R\\u009b2JID")
+      assert.strictEqual(notFound.code, 4)
+      assert.include(notFound.stderr, "\\u001b[2J")
+      for (const text of [ok.stdout, ok.stderr, notFound.stdout, notFound.stderr]) {
+        assert.isFalse(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/.test(text), JSON.stringify(text))
+      }
+    }))
 })

@@ -66,11 +66,25 @@ export const exitCodeOf = (error: CliError): number => {
 const plain = (value: unknown): unknown =>
   value instanceof Date ? value.toISOString() : value
 
+// C0 and C1 control characters, DEL, and the characters that reorder or break a line on screen
+// (bidirectional overrides and isolates, line and paragraph separators)
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
+
+/**
+ * Text for a terminal: every control character escaped (`\u001b`, `\n`, …),
+ * so what a server sent cannot clear the screen, recolour or fake a line.
+ *
+ * @internal
+ */
+export const printable = (text: string): string =>
+  text.replace(UNPRINTABLE, (c) =>
+    c === "\n" ? "\\n" : c === "\r" ? "\\r" : c === "\t" ? "\\t" : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
+
 /** The fields of a decoded response, in order, as printable pairs. @internal */
 export const rows = (data: object): Array<readonly [string, string]> =>
   Object.entries(data)
     .filter(([, v]) => v !== undefined)
-    .map(([k, v]) => [k, String(plain(v))] as const)
+    .map(([k, v]) => [printable(k), printable(String(plain(v)))] as const)
 
 /** A two-column table. @internal */
 export const table = (pairs: ReadonlyArray<readonly [string, string]>): string => {
@@ -85,7 +99,7 @@ export const success = (
 ): string =>
   json
     ? JSON.stringify({ status: response.status, requestId: response.requestId ?? null, data: response.data })
-    : `${table(rows(response.data))}\n  ${"".padEnd(0)}(HTTP ${response.status}, Request-ID ${response.requestId ?? "-"})`
+    : `${table(rows(response.data))}\n  (HTTP ${response.status}, Request-ID ${printable(response.requestId ?? "-")})`
 
 const fieldsOf = (error: CliError): Record<string, unknown> => {
   const e = error as unknown as Record<string, unknown>
@@ -108,8 +122,10 @@ const messageOf = (error: CliError): string =>
 export const failure = (json: boolean, error: CliError): string => {
   if (json) return JSON.stringify({ error: fieldsOf(error) })
   const f = fieldsOf(error)
-  const head = [f._tag, f.reason, f.code].filter((x) => x !== undefined).join(" ")
-  return `error: ${head}\n  ${f.message}${f.requestId !== undefined ? `\n  Request-ID: ${f.requestId}` : ""}`
+  const head = printable([f._tag, f.reason, f.code].filter((x) => x !== undefined).join(" "))
+  return `error: ${head}\n  ${printable(String(f.message))}${
+    f.requestId !== undefined ? `\n  Request-ID: ${printable(String(f.requestId))}` : ""
+  }`
 }
 
 // CSI and OSC escape sequences: colours, cursor movement, titles
