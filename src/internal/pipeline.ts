@@ -20,6 +20,7 @@ import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import { BusinessError, NetworkError, type SignatureError } from "../errors/Errors.js"
 import { joinUrl } from "../protocol/url.js"
+import { contentLength, readAtMost } from "./body.js"
 import { Signer } from "../services/Signer.js"
 import {
   BaseUrl,
@@ -85,25 +86,6 @@ const cancelBody = (response: HttpClientResponse.HttpClientResponse): Effect.Eff
 
 const EMPTY = new Uint8Array(0)
 
-/** The bytes of a body read as a stream, or `undefined` once they pass `max`. */
-const readAtMost = (
-  response: HttpClientResponse.HttpClientResponse,
-  max: number
-): Effect.Effect<Uint8Array | undefined, HttpClientError.ResponseError> => {
-  const chunks: Array<Uint8Array> = []
-  let size = 0
-  return Effect.map(
-    Stream.runForEachWhile(response.stream, (chunk) =>
-      Effect.sync(() => {
-        size += chunk.length
-        if (size > max) return false
-        chunks.push(chunk)
-        return true
-      })),
-    () => (size > max ? undefined : Buffer.concat(chunks, size))
-  )
-}
-
 /**
  * The whole body, or `undefined` as soon as it is known to be larger than
  * `max`. A `Content-Length` of an unencoded body bounds what the transport
@@ -117,14 +99,14 @@ const readBody = (
 ): Effect.Effect<Uint8Array | undefined, HttpClientError.ResponseError> => {
   // answers that have no body by definition (a web Response gives them no stream at all)
   if (response.status === 204 || response.status === 205 || response.status === 304) return Effect.succeed(EMPTY)
-  const length = response.headers["content-length"]
+  const length = contentLength(response.headers)
   const encoding = response.headers["content-encoding"]
-  if (length !== undefined && /^\d{1,15}$/.test(length) && (encoding === undefined || encoding === "identity")) {
-    return Number(length) > max
+  if (length !== undefined && (encoding === undefined || encoding === "identity")) {
+    return length > max
       ? Effect.as(cancelBody(response), undefined)
       : Effect.map(response.arrayBuffer, (buffer) => new Uint8Array(buffer))
   }
-  return readAtMost(response, max)
+  return readAtMost(response.stream, max)
 }
 
 /**

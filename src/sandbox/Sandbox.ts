@@ -24,7 +24,7 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs/promises"
-import { createServer } from "node:http"
+import { createServer, type IncomingMessage } from "node:http"
 import { promisify } from "node:util"
 import { InvalidKeyError } from "../errors/Errors.js"
 import * as Aead from "../protocol/aead.js"
@@ -40,6 +40,7 @@ import {
 import * as Signer from "../services/Signer.js"
 import * as Verifier from "../services/Verifier.js"
 import { BaseUrl, Retry, type RetryPolicy, type RetrySetting } from "../internal/references.js"
+import { contentLength } from "../internal/body.js"
 import * as Engine from "./engine.js"
 
 // ---------------------------------------------------------------------------
@@ -333,7 +334,7 @@ export interface Service {
     readonly latency?: Duration.DurationInput | undefined
   }) => Effect.Effect<void>
   readonly clearFaults: Effect.Effect<void>
-  /** Every request received so far, oldest first. */
+  /** The requests received most recently (up to `requestLog` of them), oldest first. */
   readonly requests: Effect.Effect<ReadonlyArray<ReceivedRequest>>
   /** The platform certificates `GET /v3/certificates` lists now, oldest first. */
   readonly certificates: Effect.Effect<ReadonlyArray<{ readonly serial: string; readonly pem: string }>>
@@ -391,9 +392,54 @@ export interface Options {
    * merchants created since late 2024, and only the public key signs.
    */
   readonly platformCertificates?: boolean | undefined
+  /** How many recent requests `requests` keeps (default 1000); their URLs are kept to 1024 characters. */
+  readonly requestLog?: number | undefined
+  /**
+   * The largest request body read (default 64 KiB); a larger one is answered
+   * `413` without being read. A request that fails the checks of its
+   * `Authorization` header that need no body is answered `401` with no body
+   * read at all.
+   */
+  readonly maxBodyBytes?: number | undefined
+  /**
+   * How long a connection may take to send its headers (default 10 s) and
+   * its whole request (30 s), and stay idle between requests (5 s).
+   */
+  readonly timeouts?: {
+    readonly headers?: Duration.DurationInput | undefined
+    readonly request?: Duration.DurationInput | undefined
+    readonly idle?: Duration.DurationInput | undefined
+  } | undefined
 }
 
 const generateKeyPair = promisify(crypto.generateKeyPair)
+
+/**
+ * A request body, or `undefined` as soon as it passes `max` bytes: reading
+ * stops there (the connection stays up for the answer, which closes it), so
+ * memory stays bounded whatever a client sends. A body cut off answers `""`.
+ */
+const readAtMost = (incoming: IncomingMessage, max: number): Effect.Effect<Uint8Array | undefined> =>
+  Effect.async<Uint8Array | undefined>((resume) => {
+    const chunks: Array<Buffer> = []
+    let size = 0
+    const done = (result: Uint8Array | undefined) => {
+      incoming.off("data", onData).off("end", onEnd).off("error", onError)
+      resume(Effect.succeed(result))
+    }
+    const onData = (chunk: Buffer) => {
+      size += chunk.length
+      if (size <= max) return void chunks.push(chunk)
+      incoming.pause()
+      done(undefined)
+    }
+    const onEnd = () => done(Buffer.concat(chunks, size))
+    const onError = () => done(new Uint8Array(0))
+    incoming.on("data", onData).on("end", onEnd).on("error", onError)
+  })
+
+const millisOf = (duration: Duration.DurationInput | undefined, fallback: number): number =>
+  duration === undefined ? fallback : Duration.toMillis(Duration.decode(duration))
 
 const rsa = () => Effect.promise(() => generateKeyPair("rsa", { modulusLength: 2048 }))
 
@@ -483,21 +529,42 @@ export const make = (options: Options = {}): Effect.Effect<Service, ServeError, 
       })
     if (options.seed !== undefined) yield* seed(options.seed)
 
+    const timeouts = {
+      headers: millisOf(options.timeouts?.headers, 10_000),
+      request: millisOf(options.timeouts?.request, 30_000),
+      idle: millisOf(options.timeouts?.idle, 5_000)
+    }
+    const logSize = options.requestLog ?? 1000
+    const maxBody = options.maxBodyBytes ?? 64 * 1024
+    const log = (entry: ReceivedRequest) => {
+      received.push(entry)
+      if (received.length > logSize) received.splice(0, received.length - logSize)
+    }
+
     const app = Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
-      const body = request.method === "GET" || request.method === "HEAD"
-        ? ""
-        : yield* Effect.orElseSucceed(request.text, () => "")
       const now = yield* Clock.currentTimeMillis
+      const hasBody = request.method !== "GET" && request.method !== "HEAD"
+      // what WeChat Pay checks without the body comes first: nothing is read for a request that
+      // fails it, and none is read past the limit
+      const signed = !(Engine.precheckAuthorization(config, request.headers, now) instanceof Engine.Failure)
+      const length = contentLength(request.headers)
+      const body = !hasBody || !signed
+        ? ""
+        : length !== undefined && length > maxBody
+        ? undefined
+        : yield* readAtMost(NodeHttpServerRequest.toIncomingMessage(request), maxBody)
+      const refused = body === undefined ? Engine.bodyTooLarge(maxBody) : undefined
+      const text = body === undefined || typeof body === "string" ? "" : Buffer.from(body).toString("utf8")
       const reply = Engine.handle(config, store, active, {
         method: request.method,
         url: request.url,
         headers: request.headers,
-        body
-      }, now)
-      received.push({
+        body: text
+      }, now, refused)
+      log({
         method: request.method,
-        url: request.url,
+        url: request.url.length > 1024 ? request.url.slice(0, 1024) + "…" : request.url,
         route: reply.route,
         status: reply.drop ? 0 : reply.status,
         requestId: reply.headers["request-id"]!,
@@ -509,12 +576,25 @@ export const make = (options: Options = {}): Effect.Effect<Service, ServeError, 
         return HttpServerResponse.empty({ status: 500 })
       }
       const { "content-type": contentType, ...headers } = reply.headers
-      return HttpServerResponse.text(reply.body, { status: reply.status, headers, contentType })
+      // a body left unread would follow on the connection: close it after the answer
+      const unread = hasBody && (!signed || body === undefined)
+      return HttpServerResponse.text(reply.body, {
+        status: reply.status,
+        headers: unread ? { ...headers, connection: "close" } : headers,
+        contentType
+      })
     })
 
     const context = yield* Layer.build(
       HttpServer.serve(app).pipe(
-        Layer.provideMerge(NodeHttpServer.layer(createServer, {
+        Layer.provideMerge(NodeHttpServer.layer(() =>
+          createServer({
+            // a client that sends its headers or its request too slowly, or sits idle, is cut off
+            headersTimeout: timeouts.headers,
+            requestTimeout: timeouts.request,
+            keepAliveTimeout: timeouts.idle,
+            connectionsCheckingInterval: Math.min(1000, timeouts.headers)
+          }), {
           host: options.host ?? "127.0.0.1",
           port: options.port ?? 0
         }))

@@ -7,7 +7,7 @@
  */
 import * as crypto from "node:crypto"
 import { formatChinaTime, parseRfc3339 } from "../protocol/time.js"
-import { parseAuthorization, verifyRequest } from "../protocol/signing.js"
+import { type AuthorizationParts, parseAuthorization, verifyRequest } from "../protocol/signing.js"
 import { MAX_CLOCK_SKEW_SECONDS, signResponse } from "../protocol/verification.js"
 
 /** @internal */
@@ -135,7 +135,8 @@ export const beijingTime: (millis: number) => string = formatChinaTime
 
 const requestId = (): string => crypto.randomBytes(20).toString("hex").toUpperCase() + "-0"
 
-class Failure {
+/** An error answer, WeChat Pay's way. @internal */
+export class Failure {
   constructor(
     readonly status: number,
     readonly code: string,
@@ -144,18 +145,26 @@ class Failure {
   ) {}
 }
 
+/** 413 for a request body over `max` bytes. @internal */
+export const bodyTooLarge = (max: number): Failure =>
+  new Failure(413, "PARAM_ERROR", `请求体过大 (request body larger than ${max} bytes)`)
+
 const paramError = (field: string, value: unknown, issue: string, location: "query" | "uri_template") =>
   new Failure(400, "PARAM_ERROR", `参数错误：${field} ${issue}`, { field, value, issue, location })
 
 const signError = (message: string) => new Failure(401, "SIGN_ERROR", message)
 
-/** WeChat Pay's check of the Authorization header. @internal */
-export const checkAuthorization = (
+/**
+ * The checks of the Authorization header that need no body: scheme, parts,
+ * merchant, serial, timestamp window and nonce. What it answers is the
+ * header's parts, or the failure. @internal
+ */
+export const precheckAuthorization = (
   config: EngineConfig,
-  request: IncomingRequest,
+  headers: Readonly<Record<string, string | undefined>>,
   nowMillis: number
-): Failure | undefined => {
-  const header = request.headers["authorization"]
+): AuthorizationParts | Failure => {
+  const header = headers["authorization"]
   if (header === undefined) return signError("缺少Authorization请求头 (missing Authorization header)")
   const parts = parseAuthorization(header)
   switch (parts) {
@@ -179,6 +188,17 @@ export const checkAuthorization = (
   if (!/^[0-9A-Za-z]{1,32}$/.test(parts.nonce)) {
     return signError("随机串格式错误 (nonce_str must be 1-32 letters or digits)")
   }
+  return parts
+}
+
+/** WeChat Pay's check of the Authorization header, the signature over the body included. @internal */
+export const checkAuthorization = (
+  config: EngineConfig,
+  request: IncomingRequest,
+  nowMillis: number
+): Failure | undefined => {
+  const parts = precheckAuthorization(config, request.headers, nowMillis)
+  if (parts instanceof Failure) return parts
   return verifyRequest(config.merchantPublicKey, request, parts)
     ? undefined
     : signError("签名错误 (signature does not verify)")
@@ -371,15 +391,20 @@ export const takeFaults = (faults: Array<ActiveFault>, r: Route | undefined): Re
   return taken
 }
 
-/** The whole server side: check, route, fault, sign. @internal */
+/**
+ * The whole server side: check, route, fault, sign. `refused` is a failure
+ * found before the body was read (a body over the limit), answered instead of
+ * checking and routing. @internal
+ */
 export const handle = (
   config: EngineConfig,
   store: Store,
   faults: Array<ActiveFault>,
   request: IncomingRequest,
-  nowMillis: number
+  nowMillis: number,
+  refused?: Failure
 ): Reply => {
-  const authFailure = checkAuthorization(config, request, nowMillis)
+  const authFailure = refused ?? checkAuthorization(config, request, nowMillis)
   // faults apply to the route the URL names, even when the request failed its checks
   const r = routeOf(request.url)
   const active = new Set<FaultKind>()
@@ -401,7 +426,9 @@ export const handle = (
     "content-type": "application/json; charset=utf-8",
     "request-id": requestId()
   }
-  if (!active.has("Unsigned")) {
+  // a request without any Authorization is turned away before anything would sign an answer
+  const signed = request.headers["authorization"] !== undefined
+  if (!active.has("Unsigned") && signed) {
     const wanted = request.headers["wechatpay-serial"]
     const key = signingKey(config, wanted)
     const seconds = Math.floor(nowMillis / 1000)
