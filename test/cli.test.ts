@@ -276,10 +276,11 @@ describe("the effect-wechatpay CLI (built bin as a child process)", () => {
         WECHATPAY_PUBLIC_KEY_ID: "PUB_KEY_ID_0000000000000000000000000001",
         WECHATPAY_PUBLIC_KEY: platform.publicKeyPem
       })
-      const [ok, notFound] = yield* Effect.all([
+      const [ok, notFound, asJson] = yield* Effect.all([
         run(["businesscircle", "authorization", "--openid", "oGood", "--appid", APPID], env),
-        run(["businesscircle", "authorization", "--openid", "oNobody", "--appid", APPID], env)
-      ], { concurrency: 2 }).pipe(Effect.ensuring(Effect.sync(() => {
+        run(["businesscircle", "authorization", "--openid", "oNobody", "--appid", APPID], env),
+        run(["businesscircle", "authorization", "--openid", "oGood", "--appid", APPID, "--json"], env)
+      ], { concurrency: 3 }).pipe(Effect.ensuring(Effect.sync(() => {
         server.close()
         fs.rmSync(dir, { recursive: true, force: true })
       })))
@@ -288,7 +289,9 @@ describe("the effect-wechatpay CLI (built bin as a child process)", () => {
       assert.include(ok.stdout, "Request-ID R\\u009b2JID")
       assert.strictEqual(notFound.code, 4)
       assert.include(notFound.stderr, "\\u001b[2J")
-      for (const text of [ok.stdout, ok.stderr, notFound.stdout, notFound.stderr]) {
+      // --json writes the same characters as JSON escapes
+      assert.strictEqual(JSON.parse(asJson.stdout).data.openid, evil)
+      for (const text of [ok.stdout, ok.stderr, notFound.stdout, notFound.stderr, asJson.stdout]) {
         assert.isFalse(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/.test(text), JSON.stringify(text))
       }
     }))

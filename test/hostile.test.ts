@@ -8,7 +8,7 @@ import * as crypto from "node:crypto"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { BusinessCircle, Wechatpay, type WechatpayError } from "../src/index.js"
 import { rsaSign } from "./helpers/keys.js"
-import { withServer } from "./helpers/loopback.js"
+import { countAborts, eventually, type Stats, withServer } from "./helpers/loopback.js"
 import { recordingTracer } from "./helpers/tracer.js"
 import { APPID, makeWorld, NoRetry, OPENID, PUB_KEY_ID } from "./helpers/world.js"
 
@@ -108,7 +108,9 @@ describe("a hostile server: huge bodies", () => {
         for (const status of [200, 404]) {
           for (const signed of [true, false]) {
             for (const withLength of [true, false]) {
+              const seen: Stats = { hits: 0, aborted: 0 }
               const handle = (_req: IncomingMessage, res: ServerResponse) => {
+                countAborts(seen, res)
                 res.writeHead(status, {
                   "content-type": "application/json",
                   "request-id": "HOSTILE-1",
@@ -117,7 +119,13 @@ describe("a hostile server: huge bodies", () => {
                 })
                 stream(res, 600 * MiB)
               }
-              const [exit, growth] = yield* rssGrowth(against(transport, handle, Effect.exit(lookup)))
+              const [exit, growth] = yield* rssGrowth(
+                // the answer is abandoned, not left paused: the server sees its connection go
+                against(transport, handle, Effect.zip(Effect.exit(lookup), eventually(() => seen.aborted === 1)))
+              ).pipe(Effect.map(([[exit, abandoned], growth]) => {
+                assert.isTrue(abandoned, "the server saw the connection closed")
+                return [exit, growth] as const
+              }))
               const error = failureOf(exit)
               const label = `${status} ${signed ? "signed" : "unsigned"} ${withLength ? "with" : "without"} a length`
               assert.strictEqual(error._tag === "NetworkError" && error.reason, "ResponseTooLarge", `${label}: ${error.message}`)
@@ -131,13 +139,18 @@ describe("a hostile server: huge bodies", () => {
       }), 60_000)
   }
 
-  it.live("a body just under the limit is read and verified; one byte over is refused, and not retried", () =>
+  for (const withLength of [true, false]) {
+  it.live(`a body (${withLength ? "with" : "without"} a Content-Length) exactly at the limit is read and verified; one byte over is refused, and not retried`, () =>
     Effect.gen(function*() {
       const body = JSON.stringify({ openid: OPENID, authorize_state: "AUTHORIZED", pad: "x".repeat(1000) })
       let hits = 0
       const handle = (_req: IncomingMessage, res: ServerResponse) => {
         hits++
-        res.writeHead(200, { "content-type": "application/json", ...signatureHeaders(body) })
+        res.writeHead(200, {
+          "content-type": "application/json",
+          ...(withLength ? { "content-length": String(Buffer.byteLength(body)) } : { "transfer-encoding": "chunked" }),
+          ...signatureHeaders(body)
+        })
         res.end(body)
       }
       const fits = Buffer.byteLength(body)
@@ -158,6 +171,35 @@ describe("a hostile server: huge bodies", () => {
       assert.strictEqual(error._tag === "NetworkError" && error.reason, "ResponseTooLarge")
       assert.strictEqual(hits, 2, "one request each: a body over the limit is not retried")
     }))
+  }
+
+  for (const [name, transport] of transports) {
+    for (const withLength of [true, false]) {
+      it.live(`${name}: a connection dropped half-way through a body (${withLength ? "with" : "without"} a length) is a Transport failure, retried`, () =>
+        Effect.gen(function*() {
+          let hits = 0
+          const handle = (_req: IncomingMessage, res: ServerResponse) => {
+            hits++
+            res.writeHead(200, {
+              "content-type": "application/json",
+              ...(withLength ? { "content-length": "1000" } : {}),
+              ...signatureHeaders("{}")
+            })
+            res.write("{\"openid\":")
+            setTimeout(() => res.destroy(), 20)
+          }
+          const error = yield* against(
+            transport,
+            handle,
+            Effect.flip(lookup).pipe(
+              Effect.provideService(Wechatpay.Retry, { maxAttempts: 2, baseDelay: 0, maxDelay: 0, jitter: false })
+            )
+          )
+          assert.strictEqual(error._tag === "NetworkError" && error.reason, "Transport", error.message)
+          assert.strictEqual(hits, 2)
+        }))
+    }
+  }
 })
 
 describe("a hostile server: huge and deep error texts render small", () => {

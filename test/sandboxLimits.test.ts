@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Duration, Effect } from "effect"
 import * as http from "node:http"
 import * as net from "node:net"
 import * as v8 from "node:v8"
@@ -10,18 +10,19 @@ import { Sandbox } from "../src/sandbox/index.js"
 
 const MiB = 1024 * 1024
 
-/** One request with node:http; answers the status (0 when the connection failed first). */
-const send = (
+/** One request with node:http; answers the status (0 when the connection failed first) and its headers. */
+const exchange = (
   url: string,
-  options: http.RequestOptions & { readonly body?: number | undefined; readonly chunked?: boolean | undefined }
+  options: http.RequestOptions & { readonly body?: number | undefined }
 ) =>
-  Effect.async<number>((resume) => {
+  Effect.async<{ readonly status: number; readonly headers: http.IncomingHttpHeaders }>((resume) => {
     const req = http.request(url, options, (res) => {
+      const done = () => resume(Effect.succeed({ status: res.statusCode ?? 0, headers: res.headers }))
       res.resume()
-      res.on("end", () => resume(Effect.succeed(res.statusCode ?? 0)))
-      res.on("error", () => resume(Effect.succeed(res.statusCode ?? 0)))
+      res.on("end", done)
+      res.on("error", done)
     })
-    req.on("error", () => resume(Effect.succeed(0)))
+    req.on("error", () => resume(Effect.succeed({ status: 0, headers: {} })))
     if (options.body === undefined) return void req.end()
     // a body of `options.body` bytes, written as fast as the server takes it, abandoned when it answers
     const chunk = Buffer.alloc(MiB, 0x61)
@@ -35,6 +36,9 @@ const send = (
     }
     more()
   })
+
+const send = (url: string, options: http.RequestOptions & { readonly body?: number | undefined }) =>
+  Effect.map(exchange(url, options), (r) => r.status)
 
 /** A header that passes every check WeChat Pay makes before the body (but not the signature). */
 const wellFormedAuthorization = (sandbox: Sandbox.Service) =>
@@ -94,6 +98,11 @@ describe("the sandbox under load and abuse", () => {
       console.log(`sandbox: four 300 MB posts, RSS ${before.toFixed(0)} MB, peak ${peak.toFixed(0)} MB`)
       assert.deepStrictEqual(statuses, [401, 401, 413, 413])
       assert.isBelow(peak - before, 64, `RSS grew ${(peak - before).toFixed(0)} MB`)
+      // turned away before anything would sign: no signature on the 401
+      const turnedAway = yield* exchange(url, { method: "POST", body: MiB, headers: { "content-length": String(MiB) } })
+      assert.strictEqual(turnedAway.status, 401)
+      assert.isUndefined(turnedAway.headers["wechatpay-signature"])
+      assert.strictEqual(turnedAway.headers["connection"], "close")
     }).pipe(Effect.provide(Sandbox.layer())), 60_000)
 
   it.live("a connection that sends its headers too slowly is cut off", () =>
@@ -109,4 +118,34 @@ describe("the sandbox under load and abuse", () => {
       })
       assert.isBelow(closedAfter, 5000)
     }).pipe(Effect.provide(Sandbox.layer({ timeouts: { headers: "500 millis" } }))))
+
+  it.live("a connection that sends its body too slowly, or sits idle after an answer, is cut off", () =>
+    Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      const { hostname, port } = new URL(sandbox.baseUrl)
+      const closedAfter = (send: (socket: net.Socket) => void) =>
+        Effect.async<number>((resume) => {
+          const started = Date.now()
+          const socket = net.connect(Number(port), hostname, () => send(socket))
+          socket.on("data", () => {})
+          socket.on("close", () => resume(Effect.succeed(Date.now() - started)))
+          socket.on("error", () => {})
+        })
+      const slowBody = yield* closedAfter((socket) =>
+        socket.write(
+          `POST /v3/payscore/permissions HTTP/1.1\r\nHost: x\r\nAuthorization: ${wellFormedAuthorization(sandbox)}\r\ncontent-length: 100\r\n\r\n{`
+        )
+      )
+      assert.isBelow(slowBody, 5000)
+      const idle = yield* closedAfter((socket) => socket.write("GET /v3/certificates HTTP/1.1\r\nHost: x\r\n\r\n"))
+      assert.isBelow(idle, 5000)
+    }).pipe(Effect.provide(Sandbox.layer({ timeouts: { headers: "500 millis", request: "1 second", idle: "500 millis" } }))))
+
+  it.live("any timeouts build a sandbox: a request timeout shorter than the default headers one, or none at all", () =>
+    Effect.gen(function*() {
+      for (const timeouts of [{ request: "5 seconds" }, { request: Duration.infinity, headers: Duration.infinity }, { headers: 0 }] as const) {
+        const status = yield* Effect.scoped(Effect.flatMap(Sandbox.make({ timeouts }), (s) => send(`${s.baseUrl}/v3/certificates`, {})))
+        assert.strictEqual(status, 401)
+      }
+    }))
 })

@@ -66,9 +66,20 @@ export const exitCodeOf = (error: CliError): number => {
 const plain = (value: unknown): unknown =>
   value instanceof Date ? value.toISOString() : value
 
-// C0 and C1 control characters, DEL, and the characters that reorder or break a line on screen
-// (bidirectional overrides and isolates, line and paragraph separators)
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
+// control characters (C0, DEL, C1), invisible format characters (bidirectional overrides and
+// isolates, zero-width characters, tags), line and paragraph separators, lone surrogates
+const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu
+
+const escape = (c: string): string =>
+  c === "\n"
+    ? "\\n"
+    : c === "\r"
+    ? "\\r"
+    : c === "\t"
+    ? "\\t"
+    : c.length === 2
+    ? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}\\u${c.charCodeAt(1).toString(16).padStart(4, "0")}`
+    : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`
 
 /**
  * Text for a terminal: every control character escaped (`\u001b`, `\n`, …),
@@ -76,9 +87,18 @@ const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u
  *
  * @internal
  */
-export const printable = (text: string): string =>
-  text.replace(UNPRINTABLE, (c) =>
-    c === "\n" ? "\\n" : c === "\r" ? "\\r" : c === "\t" ? "\\t" : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
+export const printable = (text: string): string => text.replace(UNPRINTABLE, escape)
+
+/**
+ * JSON with every character a terminal could act on written as a `\u` escape
+ * (`JSON.stringify` leaves C1 codes, bidirectional overrides and line
+ * separators as they are); still the same JSON value.
+ *
+ * @internal
+ */
+export const safeJson = (value: unknown): string =>
+  JSON.stringify(value).replace(UNPRINTABLE, (c) =>
+    Array.from({ length: c.length }, (_, i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, "0")}`).join(""))
 
 /** The fields of a decoded response, in order, as printable pairs. @internal */
 export const rows = (data: object): Array<readonly [string, string]> =>
@@ -98,7 +118,7 @@ export const success = (
   response: { readonly data: object; readonly status: number; readonly requestId: string | undefined }
 ): string =>
   json
-    ? JSON.stringify({ status: response.status, requestId: response.requestId ?? null, data: response.data })
+    ? safeJson({ status: response.status, requestId: response.requestId ?? null, data: response.data })
     : `${table(rows(response.data))}\n  (HTTP ${response.status}, Request-ID ${printable(response.requestId ?? "-")})`
 
 const fieldsOf = (error: CliError): Record<string, unknown> => {
@@ -120,7 +140,7 @@ const messageOf = (error: CliError): string =>
 
 /** An error for humans (stderr) or machines (stdout JSON). @internal */
 export const failure = (json: boolean, error: CliError): string => {
-  if (json) return JSON.stringify({ error: fieldsOf(error) })
+  if (json) return safeJson({ error: fieldsOf(error) })
   const f = fieldsOf(error)
   const head = printable([f._tag, f.reason, f.code].filter((x) => x !== undefined).join(" "))
   return `error: ${head}\n  ${printable(String(f.message))}${

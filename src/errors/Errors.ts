@@ -11,8 +11,8 @@
  */
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as Schema from "effect/Schema"
-import type { ErrorBody } from "../protocol/errorBody.js"
-import type { DecryptFailure, KeyFailure, SignatureFailure } from "../protocol/failures.js"
+import { type ErrorBody, truncate } from "../protocol/errorBody.js"
+import type { CertificateFailure, DecryptFailure, KeyFailure, SignatureFailure } from "../protocol/failures.js"
 
 /** The longest description a `DecodeError` keeps, in characters. */
 const MAX_DESCRIPTION = 1024
@@ -22,7 +22,7 @@ const MAX_DESCRIPTION = 1024
  * so at most 128 characters.
  */
 const boundedRequestId = (requestId: string | undefined): string | undefined =>
-  requestId === undefined || requestId.length <= 128 ? requestId : requestId.slice(0, 128) + "…"
+  requestId === undefined ? undefined : truncate(requestId, 128)
 
 /**
  * A transport failure's cause, kept as its name, message and code only: a
@@ -30,7 +30,7 @@ const boundedRequestId = (requestId: string | undefined): string | undefined =>
  */
 const transportCause = (cause: unknown): Error | undefined => {
   if (!(cause instanceof Error)) return undefined
-  const kept = new Error(cause.message)
+  const kept = new Error(truncate(cause.message, 256))
   kept.name = cause.name
   if ("code" in cause) Object.assign(kept, { code: cause.code })
   return kept
@@ -218,7 +218,7 @@ export class NetworkError extends Schema.TaggedError<NetworkError>()("NetworkErr
    * @since 0.2.0
    */
   static fromHttpClientError(error: HttpClientError.HttpClientError, origin: Origin): NetworkError {
-    const detail = error.cause instanceof Error ? `: ${error.cause.message}` : ""
+    const detail = error.cause instanceof Error ? `: ${truncate(error.cause.message, 256)}` : ""
     const invalidUrl = error._tag === "RequestError" && error.reason === "InvalidUrl"
     return new NetworkError(defined({
       reason: invalidUrl ? "InvalidUrl" : "Transport",
@@ -438,7 +438,7 @@ export class DecodeError extends Schema.TaggedError<DecodeError>()("DecodeError"
       method: origin.method,
       path: origin.path,
       status: origin.status,
-      description: description.length <= MAX_DESCRIPTION ? description : description.slice(0, MAX_DESCRIPTION) + "…",
+      description: truncate(description, MAX_DESCRIPTION),
       requestId: boundedRequestId(origin.requestId),
       cause
     }) as ConstructorParameters<typeof DecodeError>[0])
@@ -556,6 +556,21 @@ export class CertificateError extends Schema.TaggedError<CertificateError>()("Ce
   requestId: Schema.optional(Schema.String),
   cause: Schema.optional(Schema.Defect)
 }) {
+  /**
+   * The error for a download the protocol did not accept; a signature
+   * failure behind it is kept as the cause.
+   *
+   * @since 0.2.0
+   */
+  static fromFailure(failure: CertificateFailure, requestId: string | undefined, cause?: unknown): CertificateError {
+    return new CertificateError(defined({
+      reason: failure.reason,
+      description: failure.description,
+      requestId: boundedRequestId(requestId),
+      cause
+    }) as ConstructorParameters<typeof CertificateError>[0])
+  }
+
   /**
    * @since 0.1.0
    */

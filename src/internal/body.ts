@@ -1,6 +1,5 @@
 /**
- * Bounded reads of a body stream, for answers the client reads and requests
- * the sandbox reads.
+ * Bounded reads of an answer's body.
  *
  * @internal
  */

@@ -22,7 +22,7 @@ import * as Aead from "../services/Aead.js"
 import type { Signer } from "../services/Signer.js"
 import type { Service } from "../services/Verifier.js"
 import { exchange } from "./pipeline.js"
-import { BaseUrl, FailoverHosts, RequestTimeout, Retry } from "./references.js"
+import { BaseUrl, FailoverHosts, MaxResponseBytes, RequestTimeout, Retry, TracePropagation } from "./references.js"
 
 /**
  * Options of `Verifier.layerAutoCertificates`.
@@ -45,12 +45,11 @@ export interface AutoCertificatesOptions {
 }
 
 const certificateError = (failure: CertificateFailure, requestId: string | undefined) =>
-  new CertificateError({
-    reason: failure.reason,
-    description: failure.description,
-    ...(requestId !== undefined ? { requestId } : {}),
-    ...(failure.cause instanceof SignatureFailure ? { cause: SignatureError.fromFailure(failure.cause) } : {})
-  })
+  CertificateError.fromFailure(
+    failure,
+    requestId,
+    failure.cause instanceof SignatureFailure ? SignatureError.fromFailure(failure.cause) : undefined
+  )
 
 /**
  * A verifier whose platform certificates are downloaded, decrypted, checked
@@ -76,7 +75,9 @@ export const makeAutoCertificates = (
       Context.add(BaseUrl, yield* BaseUrl),
       Context.add(FailoverHosts, yield* FailoverHosts),
       Context.add(Retry, yield* Retry),
-      Context.add(RequestTimeout, yield* RequestTimeout)
+      Context.add(RequestTimeout, yield* RequestTimeout),
+      Context.add(MaxResponseBytes, yield* MaxResponseBytes),
+      Context.add(TracePropagation, yield* TracePropagation)
     )
     const semaphore = yield* Effect.makeSemaphore(1)
 

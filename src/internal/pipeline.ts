@@ -82,9 +82,17 @@ const withSecretHeaders = (names: ReadonlyArray<string | RegExp>): ReadonlyArray
  * connection, rather than when the garbage collector finds the response.
  */
 const cancelBody = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<void> =>
-  Effect.ignore(Stream.runDrain(Stream.interruptWhen(response.stream, Effect.void)))
+  // whatever the transport makes of it (a body it cannot stream twice, say): nothing to report
+  Effect.asVoid(Effect.exit(Effect.suspend(() => Stream.runDrain(Stream.interruptWhen(response.stream, Effect.void)))))
 
 const EMPTY = new Uint8Array(0)
+
+/** The largest limit honoured: past about 512 MiB a body no longer fits in one string. */
+const MAX_LIMIT = 256 * 1024 * 1024
+
+/** A usable limit: a whole number of bytes from 0 to 256 MiB (anything else means the most). */
+const responseLimit = (limit: number): number =>
+  Number.isFinite(limit) && limit >= 0 ? Math.min(Math.floor(limit), MAX_LIMIT) : MAX_LIMIT
 
 /**
  * The whole body, or `undefined` as soon as it is known to be larger than
@@ -97,8 +105,11 @@ const readBody = (
   response: HttpClientResponse.HttpClientResponse,
   max: number
 ): Effect.Effect<Uint8Array | undefined, HttpClientError.ResponseError> => {
-  // answers that have no body by definition (a web Response gives them no stream at all)
-  if (response.status === 204 || response.status === 205 || response.status === 304) return Effect.succeed(EMPTY)
+  // answers that have no body by definition (a web Response gives them no stream at all); should a
+  // server send one anyway, it is dropped with its connection
+  if (response.status === 204 || response.status === 205 || response.status === 304) {
+    return Effect.as(cancelBody(response), EMPTY)
+  }
   const length = contentLength(response.headers)
   const encoding = response.headers["content-encoding"]
   if (length !== undefined && (encoding === undefined || encoding === "identity")) {
@@ -176,7 +187,7 @@ export const exchange = <A, E>(
     const hosts = base.replace(/\/+$/, "") === PRIMARY_BASE_URL ? Context.get(context, FailoverHosts) : [base]
     const timeout = Duration.decode(Context.get(context, RequestTimeout))
     const schedule = retrySchedule(Context.get(context, Retry))
-    const maxBytes = Context.get(context, MaxResponseBytes)
+    const maxBytes = responseLimit(Context.get(context, MaxResponseBytes))
     const propagate = Context.get(context, TracePropagation)
     const origin = { method, path: canonical }
     let host = 0
@@ -195,9 +206,9 @@ export const exchange = <A, E>(
       return (propagate ? sent : Effect.locally(sent, HttpClient.currentTracerPropagation, false)).pipe(
         Effect.flatMap((response) => Effect.map(readBody(response, maxBytes), (bytes) => [response, bytes] as const)),
         Effect.catchAll((error) => Effect.zipRight(
-          // a response the client failed before its body was read (a status filter, say) would
-          // hold its connection until the garbage collector finds it
-          error._tag === "ResponseError" ? cancelBody(error.response) : Effect.void,
+          // a response the client refused before its body was read (a status filter) would hold
+          // its connection until the garbage collector finds it
+          error._tag === "ResponseError" && error.reason === "StatusCode" ? cancelBody(error.response) : Effect.void,
           Effect.fail(failedSend(error, origin))
         )),
         Effect.flatMap(([response, bytes]) =>

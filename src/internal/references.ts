@@ -128,7 +128,8 @@ export class RequestTimeout extends Context.Reference<RequestTimeout>()("effect-
  * in kilobytes). A larger body is abandoned as soon as that is known (its
  * `Content-Length`, or while it is read) and the lookup fails with
  * `NetworkError` reason `ResponseTooLarge`, not retried; memory stays bounded
- * whatever a server sends.
+ * whatever a server sends. At most 256 MiB is honoured (a larger or an
+ * invalid value means 256 MiB).
  *
  * @since 0.2.0
  * @category references

@@ -403,7 +403,8 @@ export interface Options {
   readonly maxBodyBytes?: number | undefined
   /**
    * How long a connection may take to send its headers (default 10 s) and
-   * its whole request (30 s), and stay idle between requests (5 s).
+   * its whole request (30 s), and stay idle between requests (5 s); 0 or
+   * `Duration.infinity` for no limit.
    */
   readonly timeouts?: {
     readonly headers?: Duration.DurationInput | undefined
@@ -416,15 +417,18 @@ const generateKeyPair = promisify(crypto.generateKeyPair)
 
 /**
  * A request body, or `undefined` as soon as it passes `max` bytes: reading
- * stops there (the connection stays up for the answer, which closes it), so
- * memory stays bounded whatever a client sends. A body cut off answers `""`.
+ * stops there but the connection stays up for the answer (which closes it),
+ * so memory stays bounded whatever a client sends. A body cut off by the
+ * client reads as empty (its signature then fails). Node's own stream, not the
+ * platform's: ending that early would destroy the socket before the `413`.
  */
-const readAtMost = (incoming: IncomingMessage, max: number): Effect.Effect<Uint8Array | undefined> =>
+const readRequestBody = (incoming: IncomingMessage, max: number): Effect.Effect<Uint8Array | undefined> =>
   Effect.async<Uint8Array | undefined>((resume) => {
     const chunks: Array<Buffer> = []
     let size = 0
+    const stop = () => void incoming.off("data", onData).off("end", onEnd).off("error", onError)
     const done = (result: Uint8Array | undefined) => {
-      incoming.off("data", onData).off("end", onEnd).off("error", onError)
+      stop()
       resume(Effect.succeed(result))
     }
     const onData = (chunk: Buffer) => {
@@ -436,10 +440,42 @@ const readAtMost = (incoming: IncomingMessage, max: number): Effect.Effect<Uint8
     const onEnd = () => done(Buffer.concat(chunks, size))
     const onError = () => done(new Uint8Array(0))
     incoming.on("data", onData).on("end", onEnd).on("error", onError)
+    return Effect.sync(stop)
   })
 
-const millisOf = (duration: Duration.DurationInput | undefined, fallback: number): number =>
-  duration === undefined ? fallback : Duration.toMillis(Duration.decode(duration))
+/** A ring of the last `size` entries, oldest first. */
+const ring = <A>(size: number) => {
+  const items: Array<A> = []
+  let next = 0
+  return {
+    push: (item: A) => {
+      if (size <= 0) return
+      if (items.length < size) items.push(item)
+      else items[next] = item
+      next = (next + 1) % size
+    },
+    snapshot: (): ReadonlyArray<A> => items.length < size ? items.slice() : [...items.slice(next), ...items.slice(0, next)]
+  }
+}
+
+/** Node's server timeouts from the options: whole milliseconds, 0 for "none", headers within the request's. */
+const serverTimeouts = (timeouts: Options["timeouts"]) => {
+  const millis = (duration: Duration.DurationInput | undefined, fallback: number): number => {
+    if (duration === undefined) return fallback
+    const decoded = Duration.decode(duration)
+    return Duration.isFinite(decoded) && Duration.toMillis(decoded) > 0 ? Math.max(1, Math.round(Duration.toMillis(decoded))) : 0
+  }
+  const request = millis(timeouts?.request, 30_000)
+  const headers = millis(timeouts?.headers, 10_000)
+  return {
+    requestTimeout: request,
+    headersTimeout: request === 0 ? headers : Math.min(headers === 0 ? request : headers, request),
+    keepAliveTimeout: millis(timeouts?.idle, 5_000),
+    // how often Node looks for connections past their time (its default, 30 s, would let them run on)
+    connectionsCheckingInterval: Math.max(100, Math.min(1000, ...[headers, request].filter((t) => t > 0)))
+  }
+}
+
 
 const rsa = () => Effect.promise(() => generateKeyPair("rsa", { modulusLength: 2048 }))
 
@@ -520,7 +556,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, ServeError, 
     }
     const store = Engine.makeStore()
     const active: Array<Engine.ActiveFault> = []
-    const received: Array<ReceivedRequest> = []
+    const received = ring<ReceivedRequest>(options.requestLog ?? 1000)
 
     const seed = (data: SeedData) =>
       Effect.sync(() => {
@@ -529,17 +565,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, ServeError, 
       })
     if (options.seed !== undefined) yield* seed(options.seed)
 
-    const timeouts = {
-      headers: millisOf(options.timeouts?.headers, 10_000),
-      request: millisOf(options.timeouts?.request, 30_000),
-      idle: millisOf(options.timeouts?.idle, 5_000)
-    }
-    const logSize = options.requestLog ?? 1000
     const maxBody = options.maxBodyBytes ?? 64 * 1024
-    const log = (entry: ReceivedRequest) => {
-      received.push(entry)
-      if (received.length > logSize) received.splice(0, received.length - logSize)
-    }
 
     const app = Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
@@ -553,7 +579,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, ServeError, 
         ? ""
         : length !== undefined && length > maxBody
         ? undefined
-        : yield* readAtMost(NodeHttpServerRequest.toIncomingMessage(request), maxBody)
+        : yield* readRequestBody(NodeHttpServerRequest.toIncomingMessage(request), maxBody)
       const refused = body === undefined ? Engine.bodyTooLarge(maxBody) : undefined
       const text = body === undefined || typeof body === "string" ? "" : Buffer.from(body).toString("utf8")
       const reply = Engine.handle(config, store, active, {
@@ -562,13 +588,14 @@ export const make = (options: Options = {}): Effect.Effect<Service, ServeError, 
         headers: request.headers,
         body: text
       }, now, refused)
-      log({
+      const serial = request.headers["wechatpay-serial"]
+      received.push({
         method: request.method,
         url: request.url.length > 1024 ? request.url.slice(0, 1024) + "…" : request.url,
         route: reply.route,
         status: reply.drop ? 0 : reply.status,
         requestId: reply.headers["request-id"]!,
-        wechatpaySerial: request.headers["wechatpay-serial"]
+        wechatpaySerial: serial === undefined ? undefined : serial.slice(0, 128)
       })
       if (reply.latencyMillis > 0) yield* Effect.sleep(reply.latencyMillis)
       if (reply.drop) {
@@ -577,7 +604,9 @@ export const make = (options: Options = {}): Effect.Effect<Service, ServeError, 
       }
       const { "content-type": contentType, ...headers } = reply.headers
       // a body left unread would follow on the connection: close it after the answer
-      const unread = hasBody && (!signed || body === undefined)
+      const unread = hasBody
+        ? !signed || body === undefined
+        : (length ?? 0) > 0 || request.headers["transfer-encoding"] !== undefined
       return HttpServerResponse.text(reply.body, {
         status: reply.status,
         headers: unread ? { ...headers, connection: "close" } : headers,
@@ -588,13 +617,8 @@ export const make = (options: Options = {}): Effect.Effect<Service, ServeError, 
     const context = yield* Layer.build(
       HttpServer.serve(app).pipe(
         Layer.provideMerge(NodeHttpServer.layer(() =>
-          createServer({
-            // a client that sends its headers or its request too slowly, or sits idle, is cut off
-            headersTimeout: timeouts.headers,
-            requestTimeout: timeouts.request,
-            keepAliveTimeout: timeouts.idle,
-            connectionsCheckingInterval: Math.min(1000, timeouts.headers)
-          }), {
+          // a client that sends its headers or its request too slowly, or sits idle, is cut off
+          createServer(serverTimeouts(options.timeouts)), {
           host: options.host ?? "127.0.0.1",
           port: options.port ?? 0
         }))
@@ -635,7 +659,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, ServeError, 
       clearFaults: Effect.sync(() => {
         active.length = 0
       }),
-      requests: Effect.sync(() => received.slice()),
+      requests: Effect.sync(() => received.snapshot()),
       certificates: Effect.sync(() => config.certificates.map((c) => ({ serial: c.id, pem: c.pem }))),
       rotateCertificate: (rotation = {}) =>
         Effect.map(newCertificate(rotation.validity), (certificate) => {

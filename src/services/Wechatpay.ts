@@ -261,8 +261,14 @@ const decode = <A, B>(decoder: Decoder<A>, exchange: Exchange, select: Select<A,
   let result: Either.Either<A, ParseResult.ParseError>
   try {
     result = decoder(json)
-  } catch {
-    return Effect.fail(DecodeError.fromAnswer(originOf(exchange), "the body could not be decoded (too deeply nested)"))
+  } catch (cause) {
+    return Effect.fail(DecodeError.fromAnswer(
+      originOf(exchange),
+      cause instanceof RangeError
+        ? "the body could not be decoded (too deeply nested)"
+        : "the body could not be decoded (the decoder failed)",
+      cause
+    ))
   }
   return Either.isRight(result)
     ? Effect.succeed(select(result.right, exchange))
