@@ -607,11 +607,10 @@ export const make = (options: Options = {}): Effect.Effect<Service, ServeError, 
       const unread = hasBody
         ? !signed || body === undefined
         : (length ?? 0) > 0 || request.headers["transfer-encoding"] !== undefined
-      return HttpServerResponse.text(reply.body, {
-        status: reply.status,
-        headers: unread ? { ...headers, connection: "close" } : headers,
-        contentType
-      })
+      const answerHeaders = unread ? { ...headers, connection: "close" } : headers
+      return reply.status === 204
+        ? HttpServerResponse.empty({ status: 204, headers: answerHeaders })
+        : HttpServerResponse.text(reply.body, { status: reply.status, headers: answerHeaders, contentType })
     })
 
     const context = yield* Layer.build(

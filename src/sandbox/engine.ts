@@ -14,6 +14,9 @@ import { MAX_CLOCK_SKEW_SECONDS, signResponse } from "../protocol/verification.j
 export type Route =
   | "payscore.openid"
   | "payscore.authorizationCode"
+  | "payscore.apply"
+  | "payscore.terminateByOpenid"
+  | "payscore.terminateByAuthorizationCode"
   | "businesscircle.userAuthorization"
   | "certificates"
 
@@ -42,7 +45,8 @@ export interface ActiveFault {
 export interface PayscoreRecord {
   readonly service_id: string
   readonly appid: string
-  readonly openid: string
+  /** Unknown until the user authorizes a pre-authorization (state `UNBINDUSER`). */
+  readonly openid: string | undefined
   readonly authorization_code: string
   readonly authorization_state: "AVAILABLE" | "UNAVAILABLE" | "UNBINDUSER"
   readonly authorization_success_time?: string | undefined
@@ -117,6 +121,8 @@ export interface IncomingRequest {
 
 /** @internal */
 export interface Reply {
+  /** What happened to authorizations, for the sandbox to tell the merchant about. */
+  readonly events: ReadonlyArray<AuthorizationEvent>
   readonly status: number
   readonly headers: Record<string, string>
   readonly body: string
@@ -149,7 +155,7 @@ export class Failure {
 export const bodyTooLarge = (max: number): Failure =>
   new Failure(413, "PARAM_ERROR", `请求体过大 (request body larger than ${max} bytes)`)
 
-const paramError = (field: string, value: unknown, issue: string, location: "query" | "uri_template") =>
+const paramError = (field: string, value: unknown, issue: string, location: "query" | "uri_template" | "body") =>
   new Failure(400, "PARAM_ERROR", `参数错误：${field} ${issue}`, { field, value, issue, location })
 
 const signError = (message: string) => new Failure(401, "SIGN_ERROR", message)
@@ -220,10 +226,33 @@ export const makeStore = (): Store => ({
 
 /** @internal */
 export const putPayscore = (store: Store, record: PayscoreRecord): void => {
-  const previous = store.payscoreByOpenid.get(`${record.service_id}|${record.openid}`)
-  if (previous !== undefined) store.payscoreByCode.delete(`${previous.service_id}|${previous.authorization_code}`)
-  store.payscoreByOpenid.set(`${record.service_id}|${record.openid}`, record)
+  if (record.openid !== undefined) {
+    const previous = store.payscoreByOpenid.get(`${record.service_id}|${record.openid}`)
+    if (previous !== undefined && previous.authorization_code !== record.authorization_code) {
+      store.payscoreByCode.delete(`${previous.service_id}|${previous.authorization_code}`)
+    }
+    store.payscoreByOpenid.set(`${record.service_id}|${record.openid}`, record)
+  }
   store.payscoreByCode.set(`${record.service_id}|${record.authorization_code}`, record)
+}
+
+/**
+ * Something that happened to an authorization, which WeChat Pay tells the
+ * merchant about by a notification. @internal
+ */
+export type AuthorizationEvent =
+  | { readonly _tag: "PayscoreOpened" | "PayscoreClosed"; readonly record: PayscoreRecord; readonly at: number }
+  | { readonly _tag: "BusinessCircleActivated"; readonly record: BusinessCircleRecord; readonly at: number }
+
+/** Ends an authorization: `UNAVAILABLE`, cancelled now. @internal */
+export const closePayscore = (store: Store, record: PayscoreRecord, nowMillis: number): PayscoreRecord => {
+  const closed: PayscoreRecord = {
+    ...record,
+    authorization_state: "UNAVAILABLE",
+    cancel_authorization_time: beijingTime(nowMillis)
+  }
+  putPayscore(store, closed)
+  return closed
 }
 
 /** @internal */
@@ -261,6 +290,48 @@ const queryParam = (
   return pattern.test(value) ? value : paramError(field, value, "格式错误 (invalid format)", "query")
 }
 
+/** A JSON body as an object, or the 400 WeChat Pay answers. */
+const jsonBody = (body: string): Record<string, unknown> | Failure => {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(body)
+  } catch {
+    return new Failure(400, "PARAM_ERROR", "请求体不是合法的JSON (the body is not JSON)")
+  }
+  return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)
+    ? parsed as Record<string, unknown>
+    : new Failure(400, "PARAM_ERROR", "请求体须为JSON对象 (the body must be a JSON object)")
+}
+
+const bodyField = (
+  body: Record<string, unknown>,
+  field: string,
+  valid: (value: string) => boolean,
+  required: boolean
+): string | undefined | Failure => {
+  const value = body[field]
+  if (value === undefined || value === "") {
+    return required ? paramError(field, undefined, "缺少必填参数 (required)", "body") : undefined
+  }
+  return typeof value === "string" && valid(value) ? value : paramError(field, value, "格式错误 (invalid format)", "body")
+}
+
+const matches = (pattern: RegExp, max: number) => (value: string) => value.length <= max && pattern.test(value)
+
+const isNotifyUrl = (value: string) => {
+  try {
+    const url = new URL(value)
+    return value.length <= 255 && url.protocol === "https:" && url.search === "" && url.hash === ""
+  } catch {
+    return false
+  }
+}
+
+const isReason = (value: string) => value.trim().length > 0 && Array.from(value).length <= 50
+
+/** The answer of a request that succeeded with no content (204). @internal */
+export const NoContent = { _tag: "NoContent" } as const
+
 const omitUndefined = (o: Record<string, unknown>): Record<string, unknown> => {
   const out: Record<string, unknown> = {}
   for (const k in o) if (o[k] !== undefined) out[k] = o[k]
@@ -282,37 +353,110 @@ const payscoreBody = (mchid: string, r: PayscoreRecord, byCode: boolean) =>
     risk_level_version: r.risk_level_version
   })
 
+const PERMISSIONS = "/v3/payscore/permissions"
+const TERMINATE = "/terminate"
 const PREFIX_OPENID = "/v3/payscore/permissions/openid/"
 const PREFIX_CODE = "/v3/payscore/permissions/authorization-code/"
 const PREFIX_BC = "/v3/businesscircle/user-authorizations/"
 const CERTIFICATES = "/v3/certificates"
 
 /** Which route a URL names, by its path prefix. @internal */
-export const routeOf = (url: string): Route | undefined =>
-  url.startsWith(PREFIX_OPENID)
-    ? "payscore.openid"
+export const routeOf = (url: string): Route | undefined => {
+  const q = url.indexOf("?")
+  const path = q === -1 ? url : url.slice(0, q)
+  return path === PERMISSIONS
+    ? "payscore.apply"
+    : url.startsWith(PREFIX_OPENID)
+    ? path.endsWith(TERMINATE) ? "payscore.terminateByOpenid" : "payscore.openid"
     : url.startsWith(PREFIX_CODE)
-    ? "payscore.authorizationCode"
+    ? path.endsWith(TERMINATE) ? "payscore.terminateByAuthorizationCode" : "payscore.authorizationCode"
     : url.startsWith(PREFIX_BC)
     ? "businesscircle.userAuthorization"
     : url === CERTIFICATES || url.startsWith(CERTIFICATES + "?")
     ? "certificates"
     : undefined
+}
 
 /** Routes and answers a request that passed the signature check. @internal */
 export const route = (
   config: EngineConfig,
   store: Store,
-  request: IncomingRequest
-): { readonly route: Route | undefined; readonly result: Failure | Record<string, unknown> } => {
+  request: IncomingRequest,
+  nowMillis: number
+): {
+  readonly route: Route | undefined
+  readonly result: Failure | Record<string, unknown> | typeof NoContent
+  readonly events?: ReadonlyArray<AuthorizationEvent>
+} => {
   const q = request.url.indexOf("?")
   const path = q === -1 ? request.url : request.url.slice(0, q)
   const query = new URLSearchParams(q === -1 ? "" : request.url.slice(q + 1))
-  const tail = (prefix: string) =>
-    path.startsWith(prefix) && path.length > prefix.length && !path.slice(prefix.length).includes("/")
-      ? path.slice(prefix.length)
+  const tail = (prefix: string, suffix = "") =>
+    path.startsWith(prefix) && path.endsWith(suffix) && path.length > prefix.length + suffix.length &&
+      !path.slice(prefix.length, path.length - suffix.length).includes("/")
+      ? path.slice(prefix.length, path.length - suffix.length)
       : undefined
   let raw: string | undefined
+  if (path === PERMISSIONS && request.method === "POST") {
+    const body = jsonBody(request.body)
+    if (body instanceof Failure) return { route: "payscore.apply", result: body }
+    const fields = [
+      bodyField(body, "service_id", matches(IDENT, 32), true),
+      bodyField(body, "appid", matches(IDENT, 32), true),
+      bodyField(body, "authorization_code", matches(AUTH_CODE, 32), true),
+      bodyField(body, "notify_url", isNotifyUrl, false)
+    ] as const
+    const failure = fields.find((x) => x instanceof Failure)
+    if (failure !== undefined) return { route: "payscore.apply", result: failure }
+    const [serviceId, appid, code, notifyUrl] = fields as unknown as readonly [string, string, string, string | undefined]
+    const existing = store.payscoreByCode.get(`${serviceId}|${code}`)
+    if (existing !== undefined && existing.authorization_state !== "UNBINDUSER") {
+      return {
+        route: "payscore.apply",
+        result: new Failure(400, "INVALID_REQUEST", "授权协议号已被使用 (the authorization_code is already in use)")
+      }
+    }
+    putPayscore(store, {
+      service_id: serviceId,
+      appid,
+      openid: undefined,
+      authorization_code: code,
+      authorization_state: "UNBINDUSER",
+      notify_url: notifyUrl
+    })
+    return { route: "payscore.apply", result: { apply_permissions_token: crypto.randomBytes(24).toString("base64url") } }
+  }
+  const terminated = (route: Route, record: PayscoreRecord | undefined) => {
+    // never authorized: nothing to end; ended already: ended
+    if (record === undefined || record.authorization_state === "UNBINDUSER") {
+      return { route, result: new Failure(404, "ORDER_NOT_EXIST", "无授权记录") }
+    }
+    if (record.authorization_state === "UNAVAILABLE") return { route, result: NoContent }
+    const closed = closePayscore(store, record, nowMillis)
+    return { route, result: NoContent, events: [{ _tag: "PayscoreClosed", record: closed, at: nowMillis }] as const }
+  }
+  if ((raw = tail(PREFIX_CODE, TERMINATE)) !== undefined && request.method === "POST") {
+    const code = segment(raw, "authorization_code", AUTH_CODE, 32)
+    const body = jsonBody(request.body)
+    if (body instanceof Failure) return { route: "payscore.terminateByAuthorizationCode", result: body }
+    const serviceId = bodyField(body, "service_id", matches(IDENT, 32), true)
+    const reason = bodyField(body, "reason", isReason, true)
+    const failure = [code, serviceId, reason].find((x) => x instanceof Failure)
+    if (failure !== undefined) return { route: "payscore.terminateByAuthorizationCode", result: failure }
+    return terminated("payscore.terminateByAuthorizationCode", store.payscoreByCode.get(`${serviceId}|${code}`))
+  }
+  if ((raw = tail(PREFIX_OPENID, TERMINATE)) !== undefined && request.method === "POST") {
+    const openid = segment(raw, "openid", OPENID, 128)
+    const body = jsonBody(request.body)
+    if (body instanceof Failure) return { route: "payscore.terminateByOpenid", result: body }
+    const serviceId = bodyField(body, "service_id", matches(IDENT, 32), true)
+    const appid = bodyField(body, "appid", matches(IDENT, 32), true)
+    const reason = bodyField(body, "reason", isReason, true)
+    const failure = [openid, serviceId, appid, reason].find((x) => x instanceof Failure)
+    if (failure !== undefined) return { route: "payscore.terminateByOpenid", result: failure }
+    const record = store.payscoreByOpenid.get(`${serviceId}|${openid}`)
+    return terminated("payscore.terminateByOpenid", record?.appid === appid ? record : undefined)
+  }
   if ((raw = tail(PREFIX_OPENID)) !== undefined && request.method === "GET") {
     const openid = segment(raw, "openid", OPENID, 128)
     const serviceId = queryParam(query, "service_id", IDENT, true)
@@ -413,14 +557,20 @@ export const handle = (
     active.add(f.fault)
     if (f.fault === "Latency") latencyMillis += f.latencyMillis
   }
-  let result = authFailure ?? route(config, store, request).result
-  if (active.has("SystemError")) result = new Failure(500, "SYSTEM_ERROR", "系统错误")
-  else if (active.has("FrequencyLimited")) result = new Failure(429, "FREQUENCY_LIMITED", "频率超限")
-  const status = result instanceof Failure ? result.status : 200
+  // a fault stands in for the answer, before anything is done
+  const fault = active.has("SystemError")
+    ? new Failure(500, "SYSTEM_ERROR", "系统错误")
+    : active.has("FrequencyLimited")
+    ? new Failure(429, "FREQUENCY_LIMITED", "频率超限")
+    : undefined
+  const routed = authFailure ?? fault ?? route(config, store, request, nowMillis)
+  const result = routed instanceof Failure ? routed : routed.result
+  const events = routed instanceof Failure ? [] : routed.events ?? []
+  const status = result instanceof Failure ? result.status : result === NoContent ? 204 : 200
   const payload = result instanceof Failure
     ? omitUndefined({ code: result.code, message: result.message, detail: result.detail })
     : result
-  let body = JSON.stringify(payload)
+  let body = result === NoContent ? "" : JSON.stringify(payload)
   if (active.has("MalformedJson")) body = body.slice(0, Math.max(1, body.length - 7))
   const headers: Record<string, string> = {
     "content-type": "application/json; charset=utf-8",
@@ -449,7 +599,7 @@ export const handle = (
       s === "\"AVAILABLE\"" || s === "\"AUTHORIZED\"" ? "\"UNAVAILABLE\"" : "\"AVAILABLE\"")
     if (!body.includes("AVAILABLE")) body = body + " "
   }
-  return { status, headers, body, latencyMillis, drop: active.has("DropConnection"), route: r }
+  return { status, headers, body, latencyMillis, drop: active.has("DropConnection"), route: r, events }
 }
 
 /** Whether a seed time is valid RFC 3339. @internal */

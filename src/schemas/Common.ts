@@ -177,3 +177,50 @@ export const SubMchid = identifier({
  * @category schemas
  */
 export const optional = <S extends Schema.Schema.All>(schema: S) => Schema.optionalWith(schema, { nullable: true })
+
+/**
+ * A `notify_url`: an `https` URL of at most 255 characters, without a query
+ * string or fragment (WeChat Pay appends nothing to it).
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const NotifyUrl = Schema.String.pipe(
+  Schema.filter((s) => {
+    if (s.length > 255) return `must be at most 255 characters (got ${s.length})`
+    let url: URL
+    try {
+      url = new URL(s)
+    } catch {
+      return "must be a URL"
+    }
+    return url.protocol !== "https:"
+      ? "must be an https URL"
+      : url.search !== "" || s.includes("?")
+      ? "must not have a query string"
+      : url.hash !== "" || s.includes("#")
+      ? "must not have a fragment"
+      : url.username !== "" || url.password !== ""
+      ? "must not hold credentials"
+      : true
+  }),
+  Schema.annotations({ identifier: "NotifyUrl" })
+)
+
+/**
+ * Why an authorization is ended (`reason`): 1 to 50 characters.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const TerminationReason = Schema.String.pipe(
+  Schema.filter((s) => {
+    const length = Array.from(s).length
+    return s.trim().length === 0
+      ? "must not be empty"
+      : length > 50
+      ? `must be at most 50 characters (got ${length})`
+      : true
+  }),
+  Schema.annotations({ identifier: "TerminationReason" })
+)

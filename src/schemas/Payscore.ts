@@ -4,7 +4,16 @@
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
-import { AppId, AuthorizationCode, DateTimeRfc3339, optional, PayscoreOpenid, ServiceId } from "./Common.js"
+import {
+  AppId,
+  AuthorizationCode,
+  DateTimeRfc3339,
+  NotifyUrl,
+  optional,
+  PayscoreOpenid,
+  ServiceId,
+  TerminationReason
+} from "./Common.js"
 
 /**
  * The state of a user's Pay Score authorization: `AVAILABLE` (authorized),
@@ -108,4 +117,90 @@ export class PermissionsByAuthorizationCode
     user_risk_level: optional(Schema.Int),
     risk_level_version: optional(Schema.Int)
   })
+{}
+
+/**
+ * Arguments of `POST /v3/payscore/permissions` (pre-authorization): the JSON
+ * body in `data`.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const ApplyPermissionsRequest = Schema.Struct({
+  data: Schema.Struct({
+    service_id: ServiceId,
+    appid: AppId,
+    authorization_code: AuthorizationCode,
+    notify_url: Schema.optional(NotifyUrl)
+  })
+})
+
+/**
+ * The validated arguments of the request, as a type.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ApplyPermissionsRequest extends Schema.Schema.Type<typeof ApplyPermissionsRequest> {}
+
+/**
+ * What a pre-authorization answers: the token the mini program passes to
+ * `wx.openBusinessView({ businessType: "wxpayScoreEnable", … })` (valid for an
+ * hour).
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export class ApplyPermissionsResult extends Schema.Class<ApplyPermissionsResult>("ApplyPermissionsResult")({
+  apply_permissions_token: Schema.String
+}) {}
+
+/**
+ * Arguments of
+ * `POST /v3/payscore/permissions/authorization-code/{authorization_code}/terminate`.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const TerminatePermissionsByAuthorizationCodeRequest = Schema.Struct({
+  authorization_code: AuthorizationCode,
+  data: Schema.Struct({
+    service_id: ServiceId,
+    reason: TerminationReason
+  })
+})
+
+/**
+ * The validated arguments of the request, as a type.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface TerminatePermissionsByAuthorizationCodeRequest
+  extends Schema.Schema.Type<typeof TerminatePermissionsByAuthorizationCodeRequest>
+{}
+
+/**
+ * Arguments of `POST /v3/payscore/permissions/openid/{openid}/terminate`.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const TerminatePermissionsByOpenidRequest = Schema.Struct({
+  openid: PayscoreOpenid,
+  data: Schema.Struct({
+    service_id: ServiceId,
+    appid: AppId,
+    reason: TerminationReason
+  })
+})
+
+/**
+ * The validated arguments of the request, as a type.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface TerminatePermissionsByOpenidRequest
+  extends Schema.Schema.Type<typeof TerminatePermissionsByOpenidRequest>
 {}

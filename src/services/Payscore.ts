@@ -1,19 +1,35 @@
 /**
- * Pay Score (微信支付分) authorization queries.
+ * Pay Score (微信支付分) authorizations: the queries, pre-authorization and
+ * termination (merchant mode).
  *
  * @since 0.1.0
  */
 import type * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import type { WechatpayError } from "../errors/Errors.js"
 import {
+  ApplyPermissionsRequest,
+  ApplyPermissionsResult,
   GetPermissionsByAuthorizationCodeRequest,
   GetPermissionsByOpenidRequest,
   PermissionsByAuthorizationCode,
-  PermissionsByOpenid
+  PermissionsByOpenid,
+  TerminatePermissionsByAuthorizationCodeRequest,
+  TerminatePermissionsByOpenidRequest
 } from "../schemas/Payscore.js"
 import * as Wechatpay from "./Wechatpay.js"
 
 export {
+  /**
+   * @since 0.2.0
+   * @category schemas
+   */
+  ApplyPermissionsRequest,
+  /**
+   * @since 0.2.0
+   * @category schemas
+   */
+  ApplyPermissionsResult,
   /**
    * @since 0.1.0
    * @category schemas
@@ -38,7 +54,17 @@ export {
    * @since 0.1.0
    * @category schemas
    */
-  PermissionsByOpenid
+  PermissionsByOpenid,
+  /**
+   * @since 0.2.0
+   * @category schemas
+   */
+  TerminatePermissionsByAuthorizationCodeRequest,
+  /**
+   * @since 0.2.0
+   * @category schemas
+   */
+  TerminatePermissionsByOpenidRequest
 } from "../schemas/Payscore.js"
 
 /**
@@ -124,3 +150,131 @@ export const getPermissionsByAuthorizationCode = (
   input: typeof GetPermissionsByAuthorizationCodeRequest.Encoded
 ): Effect.Effect<PermissionsByAuthorizationCode, WechatpayError, Wechatpay.Requirements> =>
   getPermissionsByAuthorizationCodeResponse.data(input)
+
+/**
+ * `POST /v3/payscore/permissions` with the full response.
+ *
+ * @since 0.2.0
+ * @category requests
+ */
+export const applyPermissionsResponse: Wechatpay.Endpoint<
+  typeof ApplyPermissionsRequest.Encoded,
+  ApplyPermissionsResult
+> = Wechatpay.endpoint({
+  name: "Payscore.applyPermissions",
+  method: "POST",
+  request: ApplyPermissionsRequest,
+  url: () => "/v3/payscore/permissions",
+  body: ({ data }) => data,
+  response: ApplyPermissionsResult
+})
+
+/**
+ * Pre-authorizes a user for a Pay Score service (商户预授权): answers the
+ * `apply_permissions_token` the mini program opens the authorization page
+ * with. When the user authorizes, WeChat Pay sends `PAYSCORE.USER_OPEN_SERVICE`
+ * to `notify_url` (or the service's configured URL).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Payscore } from "effect-wechatpay"
+ *
+ * const token = Payscore.applyPermissions({
+ *   data: {
+ *     service_id: "500001",
+ *     appid: "wxd678efh567hg6787",
+ *     authorization_code: "4554ZJ09WV5F4A03G9U8",
+ *     notify_url: "https://merchant.example.com/wechatpay/notify"
+ *   }
+ * }).pipe(Effect.map((r) => r.apply_permissions_token))
+ * ```
+ *
+ * @since 0.2.0
+ * @category requests
+ */
+export const applyPermissions = (
+  input: typeof ApplyPermissionsRequest.Encoded
+): Effect.Effect<ApplyPermissionsResult, WechatpayError, Wechatpay.Requirements> => applyPermissionsResponse.data(input)
+
+/**
+ * `POST /v3/payscore/permissions/authorization-code/{authorization_code}/terminate`
+ * with the full response (`data` is `undefined`: WeChat Pay answers 204).
+ *
+ * @since 0.2.0
+ * @category requests
+ */
+export const terminatePermissionsByAuthorizationCodeResponse: Wechatpay.Endpoint<
+  typeof TerminatePermissionsByAuthorizationCodeRequest.Encoded,
+  void
+> = Wechatpay.endpoint({
+  name: "Payscore.terminatePermissionsByAuthorizationCode",
+  method: "POST",
+  request: TerminatePermissionsByAuthorizationCodeRequest,
+  url: ({ authorization_code }) =>
+    Wechatpay.path`/v3/payscore/permissions/authorization-code/${authorization_code}/terminate`,
+  body: ({ data }) => data,
+  response: Schema.Void
+})
+
+/**
+ * Ends a user's Pay Score authorization by its authorization code
+ * (解除用户授权关系（授权协议号）). The record reads `UNAVAILABLE` afterwards,
+ * and WeChat Pay sends `PAYSCORE.USER_CLOSE_SERVICE`. An unknown record is
+ * `BusinessError` `ORDER_NOT_EXIST`.
+ *
+ * @example
+ * ```ts
+ * import { Payscore } from "effect-wechatpay"
+ *
+ * const ended = Payscore.terminatePermissionsByAuthorizationCode({
+ *   authorization_code: "4554ZJ09WV5F4A03G9U8",
+ *   data: { service_id: "500001", reason: "the user closed the account" }
+ * })
+ * ```
+ *
+ * @since 0.2.0
+ * @category requests
+ */
+export const terminatePermissionsByAuthorizationCode = (
+  input: typeof TerminatePermissionsByAuthorizationCodeRequest.Encoded
+): Effect.Effect<void, WechatpayError, Wechatpay.Requirements> => terminatePermissionsByAuthorizationCodeResponse.data(input)
+
+/**
+ * `POST /v3/payscore/permissions/openid/{openid}/terminate` with the full
+ * response (`data` is `undefined`: WeChat Pay answers 204).
+ *
+ * @since 0.2.0
+ * @category requests
+ */
+export const terminatePermissionsByOpenidResponse: Wechatpay.Endpoint<
+  typeof TerminatePermissionsByOpenidRequest.Encoded,
+  void
+> = Wechatpay.endpoint({
+  name: "Payscore.terminatePermissionsByOpenid",
+  method: "POST",
+  request: TerminatePermissionsByOpenidRequest,
+  url: ({ openid }) => Wechatpay.path`/v3/payscore/permissions/openid/${openid}/terminate`,
+  body: ({ data }) => data,
+  response: Schema.Void
+})
+
+/**
+ * Ends a user's Pay Score authorization by `openid` (解除用户授权关系（openid）).
+ *
+ * @example
+ * ```ts
+ * import { Payscore } from "effect-wechatpay"
+ *
+ * const ended = Payscore.terminatePermissionsByOpenid({
+ *   openid: "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o",
+ *   data: { service_id: "500001", appid: "wxd678efh567hg6787", reason: "the user asked" }
+ * })
+ * ```
+ *
+ * @since 0.2.0
+ * @category requests
+ */
+export const terminatePermissionsByOpenid = (
+  input: typeof TerminatePermissionsByOpenidRequest.Encoded
+): Effect.Effect<void, WechatpayError, Wechatpay.Requirements> => terminatePermissionsByOpenidResponse.data(input)

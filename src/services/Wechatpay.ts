@@ -252,7 +252,8 @@ const describe = (error: ParseResult.ParseError): string => {
 const decode = <A, B>(decoder: Decoder<A>, exchange: Exchange, select: Select<A, B>): Effect.Effect<B, DecodeError> => {
   let json: unknown
   try {
-    json = JSON.parse(exchange.text)
+    // an empty answer (204 No Content) is `undefined`, which `Schema.Void` accepts
+    json = exchange.text.length === 0 && exchange.status === 204 ? undefined : JSON.parse(exchange.text)
   } catch (cause) {
     return Effect.fail(
       DecodeError.fromAnswer(originOf(exchange), exchange.text.length === 0 ? "empty body" : "body is not JSON", cause)
@@ -315,30 +316,19 @@ const answer = <A, B>(
 const send = <A, B>(
   method: "GET" | "POST",
   canonical: string,
+  body: string | undefined,
   decoder: Decoder<A>,
   select: Select<A, B>
 ): Effect.Effect<B, WechatpayError, Requirements> =>
   Effect.flatMap(Verifier, (verifier) =>
     exchange(
-      { method, canonical, preferredSerial: verifier.preferredSerial },
+      { method, canonical, body, preferredSerial: verifier.preferredSerial },
       answer(verifier, decoder, select)
     ))
 
 // ---------------------------------------------------------------------------
 // Endpoints
 // ---------------------------------------------------------------------------
-
-const decoders = new WeakMap<Schema.Schema.Any, Decoder<any>>()
-
-/** The decoder of a response schema, compiled once per schema. */
-const decoderFor = <A, I>(schema: Schema.Schema<A, I, never>): Decoder<A> => {
-  let decoder = decoders.get(schema)
-  if (decoder === undefined) {
-    decoder = Schema.decodeUnknownEither(schema)
-    decoders.set(schema, decoder)
-  }
-  return decoder
-}
 
 const SPAN = { captureStackTrace: false } as const
 
@@ -364,13 +354,16 @@ export interface Endpoint<I, A> {
 }
 
 /**
- * Defines a signed GET endpoint from a request schema (validated before
- * anything is sent), a function from the validated request to the canonical
- * `path?query`, and a response schema. Each call is a span named `name` with
- * the path, the status and the Request-ID as attributes. The endpoint answers
- * the full response (`data`, `status`, `headers`, `requestId`); its `.data`
- * answers the decoded body alone. This is how every query of this library is
- * made, and how to add one:
+ * Defines an endpoint: a request schema (the input, validated before anything
+ * is sent: path parameters at the top level, query parameters in `params`, a
+ * JSON body in `data`, as the seed SDK names them), the canonical
+ * `path?query` of a validated request, for a `POST` the value sent as its JSON
+ * body (the signature covers those exact bytes), and a response schema (an
+ * empty `204` decodes as `undefined`: use `Schema.Void`). Each call is a span
+ * named `name` with the path, the status and the Request-ID as attributes.
+ * The endpoint answers the full response (`data`, `status`, `headers`,
+ * `requestId`); its `.data` answers the decoded body alone. This is how every
+ * endpoint of this library is made, and how to add one:
  *
  * @example
  * ```ts
@@ -379,14 +372,20 @@ export interface Endpoint<I, A> {
  *
  * const getServiceAccount = Wechatpay.endpoint({
  *   name: "Payscore.getServiceAccount",
- *   request: Schema.Struct({ service_id: Schema.NonEmptyString, appid: Schema.NonEmptyString }),
- *   url: ({ service_id, appid }) =>
- *     Wechatpay.path`/v3/payscore/merchant-bill/${service_id}` + Wechatpay.query([["appid", appid]]),
+ *   request: Schema.Struct({ service_id: Schema.NonEmptyString, params: Schema.Struct({ appid: Schema.NonEmptyString }) }),
+ *   url: ({ service_id, params }) =>
+ *     Wechatpay.path`/v3/payscore/merchant-bill/${service_id}` + Wechatpay.query([["appid", params.appid]]),
  *   response: Schema.Struct({ service_id: Schema.String })
  * })
  *
- * const response = getServiceAccount({ service_id: "500001", appid: "wxd678efh567hg6787" })
- * const body = getServiceAccount.data({ service_id: "500001", appid: "wxd678efh567hg6787" })
+ * const closeOrder = Wechatpay.endpoint({
+ *   name: "Payscore.closeOrder",
+ *   method: "POST",
+ *   request: Schema.Struct({ out_order_no: Schema.NonEmptyString, data: Schema.Struct({ reason: Schema.String }) }),
+ *   url: ({ out_order_no }) => Wechatpay.path`/v3/payscore/serviceorder/${out_order_no}/close`,
+ *   body: ({ data }) => data,
+ *   response: Schema.Void
+ * })
  * ```
  *
  * @since 0.1.0
@@ -394,13 +393,18 @@ export interface Endpoint<I, A> {
  */
 export const endpoint = <RA, RI, A, AI>(options: {
   readonly name: string
+  /** `GET` (the default) or `POST`. */
+  readonly method?: "GET" | "POST" | undefined
   readonly request: Schema.Schema<RA, RI, never>
   readonly url: (request: RA) => string
+  /** For a `POST`: the JSON value sent as the body, from the validated request. */
+  readonly body?: ((request: RA) => unknown) | undefined
   readonly response: Schema.Schema<A, AI, never>
 }): Endpoint<RI, A> => {
   const validate = Schema.decodeUnknownEither(options.request)
-  const decoder = decoderFor(options.response)
-  const name = options.name
+  const decoder = Schema.decodeUnknownEither(options.response)
+  const { body, name } = options
+  const method = options.method ?? "GET"
   const call = <B>(input: RI, select: Select<A, B>): Effect.Effect<B, WechatpayError, Requirements> => {
     const request = validate(input)
     if (Either.isLeft(request)) return Effect.withSpan(Effect.fail(invalidRequest(name, request.left)), name, SPAN)
@@ -409,7 +413,8 @@ export const endpoint = <RA, RI, A, AI>(options: {
       const error = new InvalidRequestError({ operation: name, field: "path", description: Url.DOT_SEGMENT })
       return Effect.withSpan(Effect.fail(error), name, SPAN)
     }
-    return Effect.withSpan(send("GET", canonical, decoder, select), name, {
+    const json = method === "POST" ? JSON.stringify(body === undefined ? {} : body(request.right)) : undefined
+    return Effect.withSpan(send(method, canonical, json, decoder, select), name, {
       captureStackTrace: false,
       attributes: { "wechatpay.path": canonical }
     })
@@ -462,7 +467,7 @@ export const get = <A, I>(
     }
   }
   const canonical = path + Url.query(options.query)
-  return Effect.withSpan(send("GET", canonical, decoderFor(options.schema), toResponse), "Wechatpay.get", {
+  return Effect.withSpan(send("GET", canonical, undefined, Schema.decodeUnknownEither(options.schema), toResponse), "Wechatpay.get", {
     captureStackTrace: false,
     attributes: { "wechatpay.path": canonical }
   })

@@ -35,11 +35,18 @@ export const wxpay = {
   v3: {
     payscore: {
       permissions: {
+        post: Payscore.applyPermissionsResponse,
         openid: {
-          _openid_: { get: Payscore.getPermissionsByOpenidResponse }
+          _openid_: {
+            get: Payscore.getPermissionsByOpenidResponse,
+            terminate: { post: Payscore.terminatePermissionsByOpenidResponse }
+          }
         },
         authorizationCode: {
-          _authorization_code_: { get: Payscore.getPermissionsByAuthorizationCodeResponse }
+          _authorization_code_: {
+            get: Payscore.getPermissionsByAuthorizationCodeResponse,
+            terminate: { post: Payscore.terminatePermissionsByAuthorizationCodeResponse }
+          }
         }
       }
     },

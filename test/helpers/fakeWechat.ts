@@ -13,6 +13,8 @@ export interface RecordedRequest {
   /** pathname + search of that URL. */
   readonly pathAndQuery: string
   readonly headers: Readonly<Record<string, string>>
+  /** The request body as sent (UTF-8), "" for none. */
+  readonly body: string
 }
 
 export interface SignOptions {
@@ -60,7 +62,8 @@ export const makeFakeWechat = (platform: Platform, respond: (request: RecordedRe
         method: request.method,
         url: url.toString(),
         pathAndQuery: url.pathname + url.search,
-        headers: { ...request.headers }
+        headers: { ...request.headers },
+        body: request.body._tag === "Uint8Array" ? Buffer.from(request.body.body).toString("utf8") : ""
       }
       requests.push(recorded)
       const reply = respond(recorded)
