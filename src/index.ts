@@ -5,7 +5,7 @@
  */
 
 /**
- * Pay Score authorization queries.
+ * Pay Score authorizations: queries, pre-authorization, termination.
  *
  * @since 0.1.0
  */
@@ -24,6 +24,13 @@ export * as BusinessCircle from "./services/BusinessCircle.js"
  * @since 0.1.0
  */
 export * as Aead from "./services/Aead.js"
+
+/**
+ * Notifications WeChat Pay POSTs: `parse`, `httpApp`, the APIv3 key.
+ *
+ * @since 0.2.0
+ */
+export * as Notifications from "./services/Notifications.js"
 
 /**
  * Request signing (`Signer.Signer`, `Signer.layer`).

@@ -414,7 +414,8 @@ export class BusinessError extends Schema.TaggedError<BusinessError>()("Business
 }
 
 /**
- * A 2xx response verified, but its body is not the documented JSON.
+ * A 2xx response, or a notification, verified, but its body (or a
+ * notification's decrypted resource) is not the documented JSON.
  *
  * @since 0.1.0
  * @category errors
@@ -422,7 +423,8 @@ export class BusinessError extends Schema.TaggedError<BusinessError>()("Business
 export class DecodeError extends Schema.TaggedError<DecodeError>()("DecodeError", {
   method: Schema.String,
   path: Schema.String,
-  status: Schema.Number,
+  /** The HTTP status of the answer (none for a notification). */
+  status: Schema.optional(Schema.Number),
   description: Schema.String,
   requestId: Schema.optional(Schema.String),
   cause: Schema.optional(Schema.Defect)
@@ -433,7 +435,7 @@ export class DecodeError extends Schema.TaggedError<DecodeError>()("DecodeError"
    *
    * @since 0.2.0
    */
-  static fromAnswer(origin: Origin & { readonly status: number }, description: string, cause?: unknown): DecodeError {
+  static fromAnswer(origin: Origin, description: string, cause?: unknown): DecodeError {
     return new DecodeError(defined({
       method: origin.method,
       path: origin.path,
@@ -448,7 +450,7 @@ export class DecodeError extends Schema.TaggedError<DecodeError>()("DecodeError"
    * @since 0.1.0
    */
   override get message(): string {
-    return `${this.method} ${this.path}: HTTP ${this.status} body does not decode: ${this.description}${
+    return `${this.method} ${this.path}: ${this.status === undefined ? "" : `HTTP ${this.status} `}body does not decode: ${this.description}${
       suffix(this.requestId)
     }`
   }

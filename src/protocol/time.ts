@@ -46,3 +46,26 @@ export const parseRfc3339 = (text: string): number | undefined => {
  */
 export const formatChinaTime = (millis: number): string =>
   new Date(millis + 8 * 3600_000).toISOString().slice(0, 19) + "+08:00"
+
+const COMPACT = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$/
+
+/**
+ * Parses WeChat Pay's compact China time, `yyyyMMddHHmmss` in UTC+8 (as in
+ * `openorclose_time`, e.g. `20180225112233`), to epoch milliseconds, or
+ * `undefined` when the text is not one.
+ *
+ * @since 0.2.0
+ */
+export const parseChinaCompactTime = (text: string): number | undefined => {
+  const m = COMPACT.exec(text)
+  if (m === null) return undefined
+  return parseRfc3339(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}+08:00`)
+}
+
+/**
+ * Formats epoch milliseconds as compact China time, `yyyyMMddHHmmss` in UTC+8.
+ *
+ * @since 0.2.0
+ */
+export const formatChinaCompactTime = (millis: number): string =>
+  new Date(millis + 8 * 3600_000).toISOString().slice(0, 19).replace(/[-T:]/g, "")

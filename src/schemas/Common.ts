@@ -68,6 +68,31 @@ export const DateTimeRfc3339: Schema.Schema<Date, string> = Schema.transformOrFa
   arbitrary: () => (fc) => fc.date({ min: new Date(MIN_RFC3339), max: new Date(MAX_RFC3339), noInvalidDate: true })
 })
 
+/**
+ * WeChat Pay's compact China time, `yyyyMMddHHmmss` in UTC+8 (as in
+ * `openorclose_time`), decoded to a `Date`; encodes back the same way.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const ChinaCompactTime: Schema.Schema<Date, string> = Schema.transformOrFail(
+  Schema.String,
+  Schema.DateFromSelf,
+  {
+    strict: true,
+    decode: (text, _, ast) => {
+      const millis = Time.parseChinaCompactTime(text)
+      return millis === undefined
+        ? ParseResult.fail(new ParseResult.Type(ast, text, "Expected a time as yyyyMMddHHmmss"))
+        : ParseResult.succeed(new Date(millis))
+    },
+    encode: (date, _, ast) =>
+      Number.isNaN(date.getTime())
+        ? ParseResult.fail(new ParseResult.Type(ast, date, "Invalid Date"))
+        : ParseResult.succeed(Time.formatChinaCompactTime(date.getTime()))
+  }
+).annotations({ identifier: "ChinaCompactTime" })
+
 const identifier = (options: {
   readonly identifier: string
   readonly pattern: RegExp

@@ -5,4 +5,5 @@
  */
 export * from "./BusinessCircle.js"
 export * from "./Common.js"
+export * from "./Notifications.js"
 export * from "./Payscore.js"
