@@ -17,6 +17,7 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as ParseResult from "effect/ParseResult"
@@ -27,7 +28,6 @@ import * as fs from "node:fs/promises"
 import { createServer, type IncomingMessage } from "node:http"
 import { promisify } from "node:util"
 import { InvalidKeyError } from "../errors/Errors.js"
-import * as Aead from "../protocol/aead.js"
 import * as X509 from "../protocol/x509.js"
 import {
   AppId,
@@ -42,6 +42,7 @@ import * as Verifier from "../services/Verifier.js"
 import { BaseUrl, Retry, type RetryPolicy, type RetrySetting } from "../internal/references.js"
 import { contentLength } from "../internal/body.js"
 import * as Engine from "./engine.js"
+import * as Notify from "./notify.js"
 
 // ---------------------------------------------------------------------------
 // Seed data
@@ -321,6 +322,35 @@ export interface Service {
   readonly revokePayscorePermission: (key: { readonly service_id: string; readonly openid: string }) => Effect.Effect<void>
   /** Sets a Business Circle member-points authorization. */
   readonly setBusinessCircleAuthorization: (record: BusinessCircleSeed) => Effect.Effect<void>
+  /**
+   * The user opens (authorizes) a Pay Score service: a pre-authorization
+   * with `authorization_code` is bound to `openid`, or a record is made; it
+   * reads `AVAILABLE`, and `PAYSCORE.USER_OPEN_SERVICE` is delivered. Answers
+   * the notification id (`undefined` when there is no notify URL).
+   */
+  readonly openPayscore: (
+    user: { readonly service_id: string; readonly appid: string; readonly openid: string; readonly authorization_code?: string | undefined },
+    delivery?: Delivery
+  ) => Effect.Effect<string | undefined>
+  /**
+   * The user closes a Pay Score service: the record reads `UNAVAILABLE` and
+   * `PAYSCORE.USER_CLOSE_SERVICE` is delivered (also after a terminate call).
+   */
+  readonly closePayscore: (
+    user: { readonly service_id: string; readonly openid: string },
+    delivery?: Delivery
+  ) => Effect.Effect<string | undefined>
+  /** The user authorizes Business Circle member points: `AUTHORIZED`, and `MALL_AUTH.ACTIVATE_CARD` is delivered. */
+  readonly activateBusinessCircle: (
+    user: { readonly appid: string; readonly openid: string; readonly sub_mchid?: string | undefined },
+    delivery?: Delivery
+  ) => Effect.Effect<string | undefined>
+  /** Delivers a notification sent before once more (a duplicate); answers the status the merchant answered. */
+  readonly redeliver: (id: string) => Effect.Effect<number | undefined>
+  /** Sends one notification with a `WECHATPAY/SIGNTEST/` probe signature; answers the status (a merchant that verifies: 401). */
+  readonly sendProbe: (url?: string | undefined) => Effect.Effect<number | undefined>
+  /** The recent deliveries of notifications, oldest first. */
+  readonly notifications: Effect.Effect<ReadonlyArray<NotificationDelivery>>
   /** Loads many records at once. */
   readonly seed: (data: SeedData) => Effect.Effect<void>
   /**
@@ -350,6 +380,27 @@ export interface Service {
     readonly validity?: { readonly notBefore: Date; readonly notAfter: Date } | undefined
   }) => Effect.Effect<string>
 }
+
+/**
+ * Where and how often a notification is delivered: `notifyUrl` instead of
+ * the record's or the sandbox's; `copies` deliveries at once the first time
+ * (a concurrent duplicate).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Delivery {
+  readonly notifyUrl?: string | undefined
+  readonly copies?: number | undefined
+}
+
+/**
+ * One delivery of a notification and what the merchant answered.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type NotificationDelivery = Notify.NotificationDelivery
 
 /**
  * The sandbox: a `Context.Tag` for {@link Service}.
@@ -392,6 +443,19 @@ export interface Options {
    * merchants created since late 2024, and only the public key signs.
    */
   readonly platformCertificates?: boolean | undefined
+  /**
+   * Where this sandbox delivers notifications (a local merchant server). A
+   * record's own `notify_url`, from a pre-authorization, is used only when
+   * this is not set; without either, none is sent.
+   */
+  readonly notifyUrl?: string | undefined
+  /**
+   * WeChat Pay's delays between deliveries of an unanswered notification (0 s,
+   * 15 s, 15 s, 30 s, 180 s, 1800 s four times, then hourly for about a day)
+   * are multiplied by this: 1 (the default) as WeChat Pay waits, 0.001 to
+   * see a day of deliveries in under two minutes.
+   */
+  readonly notifyTimeScale?: number | undefined
   /** How many recent requests `requests` keeps (default 1000); their URLs are kept to 1024 characters. */
   readonly requestLog?: number | undefined
   /**
@@ -443,18 +507,22 @@ const readRequestBody = (incoming: IncomingMessage, max: number): Effect.Effect<
     return Effect.sync(stop)
   })
 
-/** A ring of the last `size` entries, oldest first. */
-const ring = <A>(size: number) => {
-  const items: Array<A> = []
-  let next = 0
-  return {
-    push: (item: A) => {
-      if (size <= 0) return
-      if (items.length < size) items.push(item)
-      else items[next] = item
-      next = (next + 1) % size
-    },
-    snapshot: (): ReadonlyArray<A> => items.length < size ? items.slice() : [...items.slice(next), ...items.slice(0, next)]
+/** What the sandbox's own routes take (each uses some of it). */
+const AdminBody = Schema.Struct({
+  service_id: Schema.optional(Schema.String),
+  appid: Schema.optional(Schema.String),
+  openid: Schema.optional(Schema.String),
+  authorization_code: Schema.optional(Schema.String),
+  sub_mchid: Schema.optional(Schema.String),
+  notify_url: Schema.optional(Schema.String),
+  id: Schema.optional(Schema.String)
+})
+
+const parseJsonOr = (text: string): unknown => {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
   }
 }
 
@@ -519,7 +587,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, ServeError, 
       merchantPublicKey: crypto.createPublicKey(merchantPublicKeyPem),
       publicKey: { id: platformPublicKeyId, privateKey: publicKeyPair.privateKey },
       certificates: [],
-      encrypt: (plaintext) => Aead.encrypt(apiV3Key, plaintext, { associatedData: "certificate" })
+      apiV3Key
     }
     const certificate = (
       pair: crypto.KeyPairKeyObjectResult,
@@ -556,7 +624,12 @@ export const make = (options: Options = {}): Effect.Effect<Service, ServeError, 
     }
     const store = Engine.makeStore()
     const active: Array<Engine.ActiveFault> = []
-    const received = ring<ReceivedRequest>(options.requestLog ?? 1000)
+    const received = Notify.ring<ReceivedRequest>(options.requestLog ?? 1000)
+    const notifier = yield* Notify.makeNotifier(config, {
+      notifyUrl: options.notifyUrl,
+      timeScale: options.notifyTimeScale ?? 1,
+      logSize: options.requestLog ?? 1000
+    })
 
     const seed = (data: SeedData) =>
       Effect.sync(() => {
@@ -567,8 +640,104 @@ export const make = (options: Options = {}): Effect.Effect<Service, ServeError, 
 
     const maxBody = options.maxBodyBytes ?? 64 * 1024
 
+    const openPayscore: Service["openPayscore"] = (user, delivery) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const pending = user.authorization_code === undefined
+          ? undefined
+          : store.payscoreByCode.get(`${user.service_id}|${user.authorization_code}`)
+        const existing = pending ?? store.payscoreByOpenid.get(`${user.service_id}|${user.openid}`)
+        const record: Engine.PayscoreRecord = {
+          service_id: user.service_id,
+          appid: user.appid,
+          openid: user.openid,
+          authorization_code: user.authorization_code ?? existing?.authorization_code ??
+            crypto.randomBytes(10).toString("hex").toUpperCase(),
+          authorization_state: "AVAILABLE",
+          authorization_success_time: Engine.beijingTime(now),
+          notify_url: existing?.notify_url
+        }
+        Engine.putPayscore(store, record)
+        return notifier.deliver({ _tag: "PayscoreOpened", record, at: now }, delivery)
+      })
+
+    const closePayscore: Service["closePayscore"] = (user, delivery) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const record = store.payscoreByOpenid.get(`${user.service_id}|${user.openid}`)
+        if (record === undefined) return Effect.succeed(undefined)
+        const closed = Engine.closePayscore(store, record, now)
+        return notifier.deliver({ _tag: "PayscoreClosed", record: closed, at: now }, delivery)
+      })
+
+    const activateBusinessCircle: Service["activateBusinessCircle"] = (user, delivery) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const record: Engine.BusinessCircleRecord = {
+          appid: user.appid,
+          openid: user.openid,
+          sub_mchid: user.sub_mchid,
+          authorize_state: "AUTHORIZED",
+          authorize_time: Engine.beijingTime(now)
+        }
+        Engine.putBusinessCircle(store, record)
+        return notifier.deliver({ _tag: "BusinessCircleActivated", record, at: now }, delivery)
+      })
+
+    /** The sandbox's own routes, for clients and scripts that are not Effect programs (loopback only). */
+    const admin = (request: HttpServerRequest.HttpServerRequest) =>
+      Effect.gen(function*() {
+        const path = request.url.split("?")[0]!
+        if (request.method === "GET" && path === "/sandbox/notifications") {
+          return HttpServerResponse.unsafeJson(yield* notifier.deliveries)
+        }
+        const bytes = request.method === "POST"
+          ? yield* readRequestBody(NodeHttpServerRequest.toIncomingMessage(request), maxBody)
+          : undefined
+        const body = Either.getOrElse(
+          Schema.decodeUnknownEither(AdminBody)(bytes === undefined ? {} : parseJsonOr(Buffer.from(bytes).toString("utf8"))),
+          () => undefined
+        )
+        const ok = (result: Record<string, unknown>) => HttpServerResponse.unsafeJson(result)
+        const wanted = (fields: string) =>
+          HttpServerResponse.unsafeJson({ code: "PARAM_ERROR", message: `expected a JSON body with ${fields}` }, { status: 400 })
+        if (request.method !== "POST" || body === undefined) return wanted("the fields of the route")
+        switch (path) {
+          case "/sandbox/payscore/open":
+            return body.service_id === undefined || body.appid === undefined || body.openid === undefined
+              ? wanted("service_id, appid, openid (authorization_code, notify_url)")
+              : ok({
+                notification_id: (yield* openPayscore({
+                  service_id: body.service_id,
+                  appid: body.appid,
+                  openid: body.openid,
+                  authorization_code: body.authorization_code
+                }, { notifyUrl: body.notify_url })) ?? null
+              })
+          case "/sandbox/payscore/close":
+            return body.service_id === undefined || body.openid === undefined
+              ? wanted("service_id, openid (notify_url)")
+              : ok({
+                notification_id: (yield* closePayscore({ service_id: body.service_id, openid: body.openid }, {
+                  notifyUrl: body.notify_url
+                })) ?? null
+              })
+          case "/sandbox/businesscircle/activate":
+            return body.appid === undefined || body.openid === undefined
+              ? wanted("appid, openid (sub_mchid, notify_url)")
+              : ok({
+                notification_id: (yield* activateBusinessCircle({ appid: body.appid, openid: body.openid, sub_mchid: body.sub_mchid }, {
+                  notifyUrl: body.notify_url
+                })) ?? null
+              })
+          case "/sandbox/notifications/redeliver":
+            return body.id === undefined ? wanted("id") : ok({ status: (yield* notifier.redeliver(body.id)) ?? null })
+          case "/sandbox/notifications/probe":
+            return ok({ status: (yield* notifier.probe(body.notify_url)) ?? null })
+        }
+        return HttpServerResponse.unsafeJson({ code: "RESOURCE_NOT_EXISTS", message: "no such sandbox route" }, { status: 404 })
+      })
+
     const app = Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
+      if (request.url.startsWith("/sandbox/")) return yield* admin(request)
       const now = yield* Clock.currentTimeMillis
       const hasBody = request.method !== "GET" && request.method !== "HEAD"
       // what WeChat Pay checks without the body comes first: nothing is read for a request that
@@ -597,6 +766,8 @@ export const make = (options: Options = {}): Effect.Effect<Service, ServeError, 
         requestId: reply.headers["request-id"]!,
         wechatpaySerial: serial === undefined ? undefined : serial.slice(0, 128)
       })
+      // what happened to authorizations is told to the merchant
+      for (const event of reply.events) yield* notifier.deliver(event)
       if (reply.latencyMillis > 0) yield* Effect.sleep(reply.latencyMillis)
       if (reply.drop) {
         NodeHttpServerRequest.toIncomingMessage(request).socket.destroy()
@@ -645,6 +816,12 @@ export const make = (options: Options = {}): Effect.Effect<Service, ServeError, 
             }
           })),
       setBusinessCircleAuthorization: (record) => Effect.sync(() => Engine.putBusinessCircle(store, record)),
+      openPayscore,
+      closePayscore,
+      activateBusinessCircle,
+      redeliver: notifier.redeliver,
+      sendProbe: notifier.probe,
+      notifications: notifier.deliveries,
       seed,
       injectFault: ({ fault, latency, route, times }) =>
         Effect.sync(() => {

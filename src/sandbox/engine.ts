@@ -6,7 +6,8 @@
  * @internal
  */
 import * as crypto from "node:crypto"
-import { formatChinaTime, parseRfc3339 } from "../protocol/time.js"
+import { encrypt } from "../protocol/aead.js"
+import { formatChinaCompactTime, formatChinaTime, parseRfc3339 } from "../protocol/time.js"
 import { type AuthorizationParts, parseAuthorization, verifyRequest } from "../protocol/signing.js"
 import { MAX_CLOCK_SKEW_SECONDS, signResponse } from "../protocol/verification.js"
 
@@ -88,13 +89,8 @@ export interface EngineConfig {
   readonly publicKey: PlatformKey
   /** Platform certificates, oldest first; empty for a merchant without any. Rotation changes it. */
   readonly certificates: Array<PlatformCertificate>
-  /** Encrypts certificates in `GET /v3/certificates`. */
-  readonly encrypt: (plaintext: string) => {
-    readonly algorithm: string
-    readonly nonce: string
-    readonly associated_data?: string | undefined
-    readonly ciphertext: string
-  }
+  /** The APIv3 key: it encrypts certificates in `GET /v3/certificates` and notification resources. */
+  readonly apiV3Key: crypto.KeyObject
 }
 
 /**
@@ -513,7 +509,7 @@ export const route = (
           serial_no: c.id,
           effective_time: beijingTime(c.notBefore.getTime()),
           expire_time: beijingTime(c.notAfter.getTime()),
-          encrypt_certificate: config.encrypt(c.pem)
+          encrypt_certificate: encrypt(config.apiV3Key, c.pem, { associatedData: "certificate" })
         }))
       }
     }
@@ -604,3 +600,104 @@ export const handle = (
 
 /** Whether a seed time is valid RFC 3339. @internal */
 export const isRfc3339 = (s: string): boolean => parseRfc3339(s) !== undefined
+
+// ---------------------------------------------------------------------------
+// Notifications
+// ---------------------------------------------------------------------------
+
+/** A notification ready to POST. @internal */
+export interface OutgoingNotification {
+  readonly id: string
+  readonly eventType: string
+  readonly headers: Record<string, string>
+  readonly body: string
+}
+
+const eventTypeOf = (event: AuthorizationEvent): string =>
+  event._tag === "PayscoreOpened"
+    ? "PAYSCORE.USER_OPEN_SERVICE"
+    : event._tag === "PayscoreClosed"
+    ? "PAYSCORE.USER_CLOSE_SERVICE"
+    : "MALL_AUTH.ACTIVATE_CARD"
+
+/** The decrypted resource of an event, as WeChat Pay writes it (merchant mode). @internal */
+export const plaintextOf = (config: EngineConfig, event: AuthorizationEvent): Record<string, unknown> =>
+  event._tag === "BusinessCircleActivated"
+    ? {
+      openid: event.record.openid,
+      code: crypto.createHash("sha256").update(event.record.openid).digest("hex").slice(0, 16).toUpperCase(),
+      mchid: config.mchid,
+      auth_type: "REGISTERED_AND_AUTHORIZATION_MODE"
+    }
+    : omitUndefined({
+      appid: event.record.appid,
+      mchid: config.mchid,
+      service_id: event.record.service_id,
+      openid: event.record.openid,
+      user_service_status: event._tag === "PayscoreOpened" ? "USER_OPEN_SERVICE" : "USER_CLOSE_SERVICE",
+      openorclose_time: formatChinaCompactTime(event.at),
+      authorization_code: event.record.authorization_code
+    })
+
+/** Signs a body with the WeChat Pay public key, as WeChat Pay signs notifications. */
+const signedHeaders = (config: EngineConfig, body: string, nowMillis: number, probe: boolean): Record<string, string> => {
+  const timestamp = String(Math.floor(nowMillis / 1000))
+  const nonce = crypto.randomBytes(16).toString("hex").toUpperCase()
+  const signature = signResponse(config.publicKey.privateKey, timestamp, nonce, body)
+  return {
+    "content-type": "application/json",
+    "wechatpay-serial": config.publicKey.id,
+    "wechatpay-timestamp": timestamp,
+    "wechatpay-nonce": nonce,
+    "wechatpay-signature-type": "WECHATPAY2-SHA256-RSA2048",
+    // WeChat Pay's own check that merchants verify: a signature that is no signature
+    "wechatpay-signature": probe ? `WECHATPAY/SIGNTEST/${signature.slice(0, 64)}` : signature
+  }
+}
+
+/**
+ * A notification of an event: the envelope with its resource encrypted with
+ * the APIv3 key, signed with the WeChat Pay public key. @internal
+ */
+export const notificationOf = (
+  config: EngineConfig,
+  event: AuthorizationEvent,
+  nowMillis: number,
+  options: { readonly probe?: boolean | undefined } = {}
+): OutgoingNotification => {
+  const id = `EV-${formatChinaCompactTime(nowMillis)}${crypto.randomBytes(6).toString("hex").toUpperCase()}`
+  const eventType = eventTypeOf(event)
+  const payscore = event._tag !== "BusinessCircleActivated"
+  const resource = encrypt(config.apiV3Key, JSON.stringify(plaintextOf(config, event)), {
+    associatedData: payscore ? "payscore" : "mall_auth"
+  })
+  const body = JSON.stringify({
+    id,
+    create_time: formatChinaTime(nowMillis),
+    resource_type: "encrypt-resource",
+    event_type: eventType,
+    summary: event._tag === "PayscoreOpened"
+      ? "用户开通服务 (the user opened the service)"
+      : event._tag === "PayscoreClosed"
+      ? "用户解除服务 (the user closed the service)"
+      : "会员卡激活 (member points authorized)",
+    resource: { original_type: payscore ? "payscore" : "mall_auth", ...resource }
+  })
+  return { id, eventType, headers: signedHeaders(config, body, nowMillis, options.probe === true), body }
+}
+
+/** The same notification signed afresh: a later delivery of it (WeChat Pay signs each delivery). @internal */
+export const resigned = (config: EngineConfig, notification: OutgoingNotification, nowMillis: number): OutgoingNotification => ({
+  ...notification,
+  headers: signedHeaders(config, notification.body, nowMillis, false)
+})
+
+/**
+ * Seconds WeChat Pay waits before each delivery of a notification that was
+ * not answered with a 2xx: 0, 15, 15, 30, 180, 1800 four times, 3600, then
+ * hourly, about a day in all. @internal
+ */
+export const NOTIFY_DELAYS_SECONDS: ReadonlyArray<number> = [
+  0, 15, 15, 30, 180, 1800, 1800, 1800, 1800, 3600,
+  ...Array.from({ length: 21 }, () => 3600)
+]
