@@ -225,14 +225,35 @@ describe("the effect-wechatpay CLI (built bin as a child process)", () => {
       assert.include(busy.stderr, "EADDRINUSE")
     }))
 
-  it.live("demo (npm start) runs the three queries and catches both typed errors, exit 0", () =>
+  it.live("demo (npm start) runs the lifecycle, its two notifications, and catches both typed errors, exit 0", () =>
     Effect.gen(function*() {
       const r = yield* run(["demo"])
       assert.strictEqual(r.code, 0, r.stderr)
-      assert.include(r.stdout, "authorization_state         AVAILABLE")
-      assert.include(r.stdout, "authorize_state  AUTHORIZED")
+      assert.match(r.stdout, /apply_permissions_token \S+/)
+      assert.match(r.stdout, /event_type\s+PAYSCORE\.USER_OPEN_SERVICE/)
+      assert.match(r.stdout, /authorization_state\s+AVAILABLE/)
+      assert.match(r.stdout, /event_type\s+PAYSCORE\.USER_CLOSE_SERVICE/)
+      assert.match(r.stdout, /authorization_state\s+UNAVAILABLE/)
+      assert.match(r.stdout, /authorize_state\s+AUTHORIZED/)
       assert.include(r.stdout, "caught BusinessError 404 ORDER_NOT_EXIST")
       assert.include(r.stdout, "caught SignatureError InvalidSignature")
+    }))
+
+  it.effect("payscore apply and payscore terminate against --sandbox", () =>
+    Effect.gen(function*() {
+      const [applied, terminated, unknown, usage] = yield* Effect.all([
+        run(["payscore", "apply", "--service-id", "500001", "--appid", APPID, "--authorization-code", "CLI1", "--sandbox", "--json"]),
+        run(["payscore", "terminate", "--openid", OPENID, "--appid", APPID, "--service-id", "500001", "--reason", "bye", "--sandbox", "--json"]),
+        run(["payscore", "terminate", "--authorization-code", "NOBODY", "--service-id", "500001", "--reason", "bye", "--sandbox", "--json"]),
+        run(["payscore", "terminate", "--openid", OPENID, "--service-id", "500001", "--reason", "bye", "--sandbox", "--json"])
+      ], { concurrency: 2 })
+      assert.strictEqual(applied.code, 0, applied.stderr)
+      assert.isString(JSON.parse(applied.stdout).data.apply_permissions_token)
+      assert.strictEqual(terminated.code, 0, terminated.stderr)
+      assert.deepInclude(JSON.parse(terminated.stdout), { status: 204, data: null })
+      assert.strictEqual(unknown.code, 4)
+      assert.strictEqual(JSON.parse(unknown.stdout).error.code, "ORDER_NOT_EXIST")
+      assert.strictEqual(usage.code, 2)
     }))
 
 

@@ -69,7 +69,7 @@ const report = (json: boolean, error: CliError): Effect.Effect<number> =>
 /** Runs one lookup and prints it; returns the exit code. */
 const lookup = (
   options: { readonly json: boolean; readonly sandbox: boolean; readonly seed: Option.Option<string> },
-  query: Effect.Effect<Wechatpay.WechatpayResponse<object>, CliError, Requirements>
+  query: Effect.Effect<Wechatpay.WechatpayResponse<object | void>, CliError, Requirements>
 ): Effect.Effect<number> =>
   query.pipe(
     Effect.provide(environment(options.sandbox, options.seed)),
@@ -116,9 +116,70 @@ const permissions = Command.make("permissions", {
     )
     : report(o.json, new UsageError({ description: "give exactly one of --openid or --authorization-code" }))).pipe(Command.withDescription("Query a user's Pay Score authorization record (by openid or authorization code)."))
 
+const apply = Command.make("apply", {
+  serviceId,
+  appid,
+  authorizationCode: Options.text("authorization-code").pipe(
+    Options.withDescription("The merchant's authorization code for this user (1-32 letters, digits, _ - * |).")
+  ),
+  notifyUrl: Options.text("notify-url").pipe(
+    Options.withDescription("Where WeChat Pay notifies the merchant when the user authorizes (https, no query)."),
+    Options.optional
+  ),
+  json,
+  sandbox,
+  seed
+}, (o) =>
+  lookup(
+    o,
+    Payscore.applyPermissionsResponse({
+      data: {
+        service_id: o.serviceId,
+        appid: o.appid,
+        authorization_code: o.authorizationCode,
+        ...(Option.isSome(o.notifyUrl) ? { notify_url: o.notifyUrl.value } : {})
+      }
+    })
+  )).pipe(Command.withDescription("Pre-authorize a user for a Pay Score service; prints the apply_permissions_token."))
+
+const terminate = Command.make("terminate", {
+  openid: Options.text("openid").pipe(Options.withDescription("End the authorization of this openid."), Options.optional),
+  authorizationCode: Options.text("authorization-code").pipe(
+    Options.withDescription("End the authorization with this code instead."),
+    Options.optional
+  ),
+  serviceId,
+  appid: appid.pipe(Options.optional),
+  reason: Options.text("reason").pipe(Options.withDescription("Why (1-50 characters).")),
+  json,
+  sandbox,
+  seed
+}, (o) =>
+  Option.isSome(o.openid) && Option.isNone(o.authorizationCode)
+    ? Option.isSome(o.appid)
+      ? lookup(
+        o,
+        Payscore.terminatePermissionsByOpenidResponse({
+          openid: o.openid.value,
+          data: { service_id: o.serviceId, appid: o.appid.value, reason: o.reason }
+        })
+      )
+      : report(o.json, new UsageError({ description: "--appid is required with --openid" }))
+    : Option.isSome(o.authorizationCode) && Option.isNone(o.openid)
+    ? lookup(
+      o,
+      Payscore.terminatePermissionsByAuthorizationCodeResponse({
+        authorization_code: o.authorizationCode.value,
+        data: { service_id: o.serviceId, reason: o.reason }
+      })
+    )
+    : report(o.json, new UsageError({ description: "give exactly one of --openid or --authorization-code" }))).pipe(
+    Command.withDescription("End a user's Pay Score authorization (by openid or authorization code).")
+  )
+
 const payscore = Command.make("payscore").pipe(
-  Command.withDescription("Pay Score (微信支付分) queries."),
-  Command.withSubcommands([permissions])
+  Command.withDescription("Pay Score (微信支付分) authorizations: look up, pre-authorize, terminate."),
+  Command.withSubcommands([permissions, apply, terminate])
 )
 
 const authorization = Command.make("authorization", {
@@ -144,6 +205,15 @@ const businesscircle = Command.make("businesscircle").pipe(
   Command.withDescription("Business Circle (智慧商圈) queries."),
   Command.withSubcommands([authorization])
 )
+
+/** The sandbox's own routes, as the `sandbox` command shows them. */
+const ADMIN_EXAMPLES: ReadonlyArray<readonly [string, object]> = [
+  ["/sandbox/payscore/open", { service_id: "500001", appid: "wxd678efh567hg6787", openid: "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o" }],
+  ["/sandbox/payscore/close", { service_id: "500001", openid: "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o" }],
+  ["/sandbox/businesscircle/activate", { appid: "wxd678efh567hg6787", openid: "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o" }],
+  ["/sandbox/notifications/redeliver", { id: "EV-…" }],
+  ["/sandbox/notifications/probe", {}]
+]
 
 /** Writes the key files a client of the sandbox needs into `dir`; answers their paths. */
 const writeCredentials = (dir: string, c: Sandbox.Credentials) =>
@@ -182,6 +252,10 @@ const sandboxCommand = Command.make("sandbox", {
     Options.withDescription("A JSON file of records to load (default: built-in demo users)."),
     Options.optional
   ),
+  notifyUrl: Options.text("notify-url").pipe(
+    Options.withDescription("Where to deliver notifications (a merchant server; http on loopback is fine)."),
+    Options.optional
+  ),
   out: Options.directory("out").pipe(
     Options.withDescription("Where to write the key files a client needs (default: a new temporary directory)."),
     Options.optional
@@ -190,7 +264,7 @@ const sandboxCommand = Command.make("sandbox", {
 }, (o) =>
   Effect.gen(function*() {
     const data = yield* Option.match(o.seed, { onNone: () => Effect.succeed(Sandbox.demoSeed), onSome: Sandbox.loadSeed })
-    const server = yield* Sandbox.make({ port: o.port, seed: data })
+    const server = yield* Sandbox.make({ port: o.port, seed: data, notifyUrl: Option.getOrUndefined(o.notifyUrl) })
     // a directory of our own is removed again when the sandbox stops
     const dir = Option.isSome(o.out)
       ? o.out.value
@@ -212,6 +286,15 @@ const sandboxCommand = Command.make("sandbox", {
       yield* Console.log(`Key files for a client are in ${dir} (sandbox-only keys, generated for this run).`)
       yield* Console.log("Point a client at it with:")
       for (const [k, v] of Object.entries(env)) yield* Console.log(`  export ${k}=${v}`)
+      yield* Console.log(
+        Option.isSome(o.notifyUrl)
+          ? `Notifications go to ${o.notifyUrl.value}; make the user act with, for example:`
+          : "Start it with --notify-url to have notifications delivered; make the user act with, for example:"
+      )
+      for (const [route, body] of ADMIN_EXAMPLES) {
+        yield* Console.log(`  curl -X POST ${server.baseUrl}${route} -d '${JSON.stringify(body)}'`)
+      }
+      yield* Console.log(`  curl ${server.baseUrl}/sandbox/notifications   # what was delivered, and the answers`)
     }
     return yield* Effect.never
   }).pipe(

@@ -115,11 +115,13 @@ export const table = (pairs: ReadonlyArray<readonly [string, string]>): string =
 /** A successful lookup for humans or machines. @internal */
 export const success = (
   json: boolean,
-  response: { readonly data: object; readonly status: number; readonly requestId: string | undefined }
+  response: { readonly data: object | void; readonly status: number; readonly requestId: string | undefined }
 ): string =>
   json
-    ? safeJson({ status: response.status, requestId: response.requestId ?? null, data: response.data })
-    : `${table(rows(response.data))}\n  (HTTP ${response.status}, Request-ID ${printable(response.requestId ?? "-")})`
+    ? safeJson({ status: response.status, requestId: response.requestId ?? null, data: response.data ?? null })
+    : `${response.data === undefined ? "  done (no content)" : table(rows(response.data))}\n  (HTTP ${response.status}, Request-ID ${
+      printable(response.requestId ?? "-")
+    })`
 
 const fieldsOf = (error: CliError): Record<string, unknown> => {
   const e = error as unknown as Record<string, unknown>
