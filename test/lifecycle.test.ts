@@ -6,7 +6,7 @@ import { Effect, Layer } from "effect"
 import { createServer } from "node:http"
 import { Notifications, Payscore } from "../src/index.js"
 import { Sandbox } from "../src/sandbox/index.js"
-import { eventually } from "./helpers/loopback.js"
+import { eventually, freePort } from "./helpers/loopback.js"
 
 /**
  * The whole authorization lifecycle over real HTTP: the merchant's calls to
@@ -43,13 +43,7 @@ const withMerchant = <A, E>(
   use: (notifyUrl: string) => Effect.Effect<A, E, Client>
 ) =>
   Effect.gen(function*() {
-    const port = yield* Effect.async<number>((resume) => {
-      const probe = createServer()
-      probe.listen(0, "127.0.0.1", () => {
-        const { port } = probe.address() as { port: number }
-        probe.close(() => resume(Effect.succeed(port)))
-      })
-    })
+    const port = yield* freePort
     const notifyUrl = `http://127.0.0.1:${port}/wechatpay/notify`
     const client = Sandbox.layerTest({ httpClient: Transport, notifyUrl, notifyTimeScale: 0.001 })
     const merchantServer = HttpServer.serve(Notifications.httpApp(handler)).pipe(

@@ -7,7 +7,10 @@ import { assert, describe, it } from "@effect/vitest"
 import { Clock, Config, ConfigProvider, Deferred, Effect, Fiber, Layer, Redacted } from "effect"
 import * as TestClock from "effect/TestClock"
 import * as crypto from "node:crypto"
+import * as fs from "node:fs"
 import { createServer } from "node:http"
+import * as os from "node:os"
+import * as path from "node:path"
 import { Notifications, Verifier } from "../src/index.js"
 import { generateRsa, selfSignedCertificate } from "./helpers/keys.js"
 
@@ -294,18 +297,45 @@ describe("Notifications.httpApp over real HTTP", () => {
 })
 
 describe("Notifications.layerConfig", () => {
-  const build = (config: Parameters<typeof Notifications.layerConfig>[0], env: Record<string, string>) =>
+  const buildKey = (config: Parameters<typeof Notifications.layerConfig>[0], env: Record<string, string>) =>
     Effect.scoped(Layer.build(
       Notifications.layerConfig(config).pipe(Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))))
     ))
 
-  it.effect("WECHATPAY_APIV3_KEY by default, checked once; a Config.Wrap under a prefix names the key it read", () =>
+  it.effect("WECHATPAY_APIV3_KEY by default; a key that is not 32 bytes is refused naming the variable, not quoting the key", () =>
     Effect.gen(function*() {
-      yield* build(undefined, { WECHATPAY_APIV3_KEY: apiV3KeyText })
-      const short = yield* Effect.flip(build(undefined, { WECHATPAY_APIV3_KEY: "too short" }))
-      assert.strictEqual(short._tag === "InvalidKeyError" && short.key, "ApiV3Key")
+      yield* buildKey(undefined, { WECHATPAY_APIV3_KEY: apiV3KeyText })
+      const short = yield* Effect.flip(buildKey(undefined, { WECHATPAY_APIV3_KEY: "too short" }))
+      assert.include(String(short), "WECHATPAY_APIV3_KEY")
       assert.notInclude(String(short), "too short")
-      const missing = yield* Effect.flip(build({ apiV3Key: Config.nested(Config.redacted("WECHATPAY_APIV3_KEY"), "SHOP_A") }, {}))
+      const missing = yield* Effect.flip(buildKey(undefined, {}))
+      assert.include(String(missing), "WECHATPAY_APIV3_KEY_FILE")
+    }))
+
+  it.effect("or WECHATPAY_APIV3_KEY_FILE, a file whose one trailing line break is not part of the key (not both variables)", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "apiv3-"))
+      const file = path.join(dir, "apiv3_key")
+      fs.writeFileSync(file, `${apiV3KeyText}\n`)
+      const context = yield* buildKey(undefined, { WECHATPAY_APIV3_KEY_FILE: file })
+      const notification = yield* build()
+      const parsed = yield* Notifications.parse(notification).pipe(Effect.provide(Layer.merge(
+        Layer.succeedContext(context),
+        Verifier.layer({ publicKeys: { [PUB_KEY_ID]: platform.publicKeyPem }, certificates: [certificate] })
+      )))
+      assert.strictEqual(parsed._tag, "PayscoreUserService", "the key read from the file decrypts")
+      const both = yield* Effect.flip(buildKey(undefined, { WECHATPAY_APIV3_KEY: apiV3KeyText, WECHATPAY_APIV3_KEY_FILE: file }))
+      assert.include(String(both), "not both")
+      const absent = yield* Effect.flip(buildKey(undefined, { WECHATPAY_APIV3_KEY_FILE: path.join(dir, "nope") }))
+      assert.include(String(absent), "WECHATPAY_APIV3_KEY_FILE")
+      fs.rmSync(dir, { recursive: true })
+    }))
+
+  it.effect("a Config.Wrap under a prefix names the key it read", () =>
+    Effect.gen(function*() {
+      const missing = yield* Effect.flip(buildKey({ apiV3Key: Config.nested(Notifications.ApiV3KeyConfig, "SHOP_A") }, {}))
       assert.include(String(missing), "SHOP_A.WECHATPAY_APIV3_KEY")
+      const short = yield* Effect.flip(buildKey({ apiV3Key: Config.redacted("MY_KEY") }, { MY_KEY: "too short" }))
+      assert.strictEqual(short._tag === "InvalidKeyError" && short.key, "ApiV3Key", "a key from a Config of your own is checked as the layer is built")
     }))
 })

@@ -1,8 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
-import { execFile } from "node:child_process"
+import { Effect, Redacted } from "effect"
+import { execFile, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { Sandbox } from "../src/sandbox/index.js"
+import { freePort } from "./helpers/loopback.js"
 
 /** The README's code runs as written: its blocks are these files, and the files run. */
 
@@ -22,6 +25,7 @@ describe("the README", () => {
   it("its quick start is examples/quickstart.ts, and its testing example is examples/testing.test.ts (which the suite runs)", () => {
     assert.strictEqual(blockAfter("Quick start"), fs.readFileSync(path.join(ROOT, "examples/quickstart.ts"), "utf8"))
     assert.strictEqual(blockAfter("Testing your code"), fs.readFileSync(path.join(ROOT, "examples/testing.test.ts"), "utf8"))
+    assert.strictEqual(blockAfter("Receiving notifications"), fs.readFileSync(path.join(ROOT, "examples/notify.ts"), "utf8"))
   })
 
   it("its quick start runs with tsx as written and prints what the README shows", async () => {
@@ -36,4 +40,41 @@ describe("the README", () => {
     assert.deepStrictEqual(printed.slice(0, 2), shown.slice(0, 2))
     assert.match(printed[2]!, /^WeChat Pay said ORDER_NOT_EXIST: 无授权记录 \(Request-ID [0-9A-F]{40}-0\)$/)
   })
+
+  it.live("its notification server runs with tsx as written, configured by the variables the sandbox prints, and handles what the sandbox delivers", () =>
+    Effect.gen(function*() {
+      const port = yield* freePort
+      const sandbox = yield* Sandbox.make({ seed: Sandbox.demoSeed, notifyUrl: `http://127.0.0.1:${port}/` })
+      const c = sandbox.credentials
+      const env = {
+        ...process.env,
+        PORT: String(port),
+        WECHATPAY_MCHID: c.mchid,
+        WECHATPAY_SERIAL_NO: c.merchantSerialNo,
+        WECHATPAY_PRIVATE_KEY: Redacted.value(c.merchantPrivateKey!),
+        WECHATPAY_PUBLIC_KEY_ID: c.platformPublicKeyId,
+        WECHATPAY_PUBLIC_KEY: c.platformPublicKeyPem,
+        WECHATPAY_APIV3_KEY: Redacted.value(c.apiV3Key)
+      }
+      let output = ""
+      const child = yield* Effect.acquireRelease(
+        Effect.sync(() => spawn(path.join(ROOT, "node_modules/.bin/tsx"), ["examples/notify.ts"], { cwd: ROOT, env })),
+        (child) => Effect.sync(() => child.kill())
+      )
+      child.stdout.on("data", (chunk: Buffer) => void (output += chunk.toString("utf8")))
+      const waitFor = (text: string) =>
+        Effect.gen(function*() {
+          for (let i = 0; i < 300 && !output.includes(text); i++) yield* Effect.sleep("100 millis")
+          assert.include(output, text)
+        })
+      yield* waitFor(`Listening on http://127.0.0.1:${port}`)
+      const opened = yield* sandbox.openPayscore({ service_id: "500001", appid: "wxd678efh567hg6787", openid: "oReadme1" })
+      const activated = yield* sandbox.activateBusinessCircle({ appid: "wxd678efh567hg6787", openid: "oReadme1" })
+      yield* waitFor("PAYSCORE.USER_OPEN_SERVICE oReadme1 ")
+      yield* waitFor("MALL_AUTH.ACTIVATE_CARD oReadme1 REGISTERED_AND_AUTHORIZATION_MODE")
+      assert.strictEqual(yield* sandbox.sendProbe(), 401, "a probe (a bad signature) is refused")
+      const answered = () => Effect.map(sandbox.notifications, (ds) => ds.filter((d) => !d.probe).map((d) => [d.id, d.status]))
+      for (let i = 0; i < 100 && (yield* answered()).length < 2; i++) yield* Effect.sleep("20 millis")
+      assert.deepStrictEqual(yield* answered(), [[opened, 204], [activated, 204]])
+    }).pipe(Effect.scoped), 40_000)
 })

@@ -222,13 +222,15 @@ const writeCredentials = (dir: string, c: Sandbox.Credentials) =>
     const files = {
       privateKey: path.join(dir, "apiclient_key.pem"),
       publicKey: path.join(dir, "wechatpay_public_key.pem"),
-      certificates: path.join(dir, "certificates")
+      certificates: path.join(dir, "certificates"),
+      apiV3Key: path.join(dir, "apiv3_key")
     }
     yield* fs.makeDirectory(files.certificates, { recursive: true })
     if (c.merchantPrivateKey !== undefined) {
       yield* fs.writeFileString(files.privateKey, Redacted.value(c.merchantPrivateKey), { mode: 0o600 })
     }
     yield* fs.writeFileString(files.publicKey, c.platformPublicKeyPem)
+    yield* fs.writeFileString(files.apiV3Key, Redacted.value(c.apiV3Key), { mode: 0o600 })
     if (c.platformCertificateSerial !== undefined && c.platformCertificatePem !== undefined) {
       yield* fs.writeFileString(
         path.join(files.certificates, `wechatpay_${c.platformCertificateSerial}.pem`),
@@ -277,7 +279,8 @@ const sandboxCommand = Command.make("sandbox", {
       WECHATPAY_PRIVATE_KEY_FILE: files.privateKey,
       WECHATPAY_PUBLIC_KEY_ID: server.credentials.platformPublicKeyId,
       WECHATPAY_PUBLIC_KEY_FILE: files.publicKey,
-      WECHATPAY_PLATFORM_CERTIFICATES_DIR: files.certificates
+      WECHATPAY_PLATFORM_CERTIFICATES_DIR: files.certificates,
+      WECHATPAY_APIV3_KEY_FILE: files.apiV3Key
     }
     if (o.json) {
       yield* Console.log(JSON.stringify({ baseUrl: server.baseUrl, env }))

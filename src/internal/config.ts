@@ -155,6 +155,29 @@ const baseUrl = Config.option(
 )
 
 /**
+ * The APIv3 key, `WECHATPAY_APIV3_KEY` inline or `WECHATPAY_APIV3_KEY_FILE`
+ * as a path; one line break at the end (as editors leave in a file) is not
+ * part of it. It is 32 bytes: checked here, so the error names the variable.
+ *
+ * @since 0.2.0
+ */
+export const ApiV3KeyConfig: Config.Config<Redacted.Redacted<string>> = inlineOrFile(
+  "WECHATPAY_APIV3_KEY",
+  nonEmpty("WECHATPAY_APIV3_KEY")
+).pipe(
+  Config.mapOrFail(Option.match({
+    onNone: () =>
+      Either.left(ConfigError.MissingData(["WECHATPAY_APIV3_KEY"], "set WECHATPAY_APIV3_KEY or WECHATPAY_APIV3_KEY_FILE")),
+    onSome: ({ key, text }) => {
+      const value = Redacted.value(text).replace(/\r?\n$/, "")
+      return Buffer.byteLength(value, "utf8") === 32
+        ? Either.right(Redacted.make(value))
+        : Either.left(invalid(key, "an APIv3 key is 32 bytes (the key set in the merchant platform)"))
+    }
+  }))
+)
+
+/**
  * The merchant's settings from the current `ConfigProvider` (the environment
  * by default):
  *

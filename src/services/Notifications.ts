@@ -22,6 +22,7 @@ import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { DecodeError, DecryptError, type InvalidKeyError, SignatureError } from "../errors/Errors.js"
 import { contentLength, readAtMost } from "../internal/body.js"
+import { ApiV3KeyConfig as apiV3KeyConfig } from "../internal/config.js"
 import { decrypt } from "../protocol/aead.js"
 import { DecryptFailure, SignatureFailure } from "../protocol/failures.js"
 import { signatureHeaders } from "../protocol/verification.js"
@@ -143,16 +144,33 @@ export const layer = (options: { readonly apiV3Key: Redacted.Redacted<string> })
   Layer.effect(ApiV3Key, Effect.suspend(() => Aead.apiV3Key(options.apiV3Key)))
 
 /**
- * The {@link ApiV3Key} from configuration: `WECHATPAY_APIV3_KEY` by default,
- * or any `Config.Wrap` of `{ apiV3Key }` (e.g. under `Config.nested`).
+ * The APIv3 key from `WECHATPAY_APIV3_KEY`, or from the file named by
+ * `WECHATPAY_APIV3_KEY_FILE` (one trailing line break dropped); an error
+ * names the variable, never the key.
+ *
+ * @since 0.2.0
+ * @category config
+ */
+export const ApiV3KeyConfig: Config.Config<Redacted.Redacted<string>> = apiV3KeyConfig
+
+/**
+ * The {@link ApiV3Key} from configuration: {@link ApiV3KeyConfig} by default,
+ * or any `Config.Wrap` of `{ apiV3Key }` (e.g. `Config.nested(ApiV3KeyConfig, "SHOP_A")`).
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { Notifications, Wechatpay } from "effect-wechatpay"
+ *
+ * // the Verifier and the APIv3 key a notification server needs, from WECHATPAY_*
+ * const NotifyLive = Layer.merge(Wechatpay.layerConfig(), Notifications.layerConfig())
+ * ```
  *
  * @since 0.2.0
  * @category layers
  */
 export const layerConfig = (
-  config: Config.Config.Wrap<{ readonly apiV3Key: Redacted.Redacted<string> }> = {
-    apiV3Key: Config.redacted("WECHATPAY_APIV3_KEY")
-  }
+  config: Config.Config.Wrap<{ readonly apiV3Key: Redacted.Redacted<string> }> = { apiV3Key: ApiV3KeyConfig }
 ): Layer.Layer<ApiV3Key, ConfigError.ConfigError | InvalidKeyError> =>
   Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
 

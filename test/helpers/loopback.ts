@@ -42,3 +42,12 @@ export const eventually = (check: () => boolean) =>
     for (let i = 0; i < 200 && !check(); i++) yield* Effect.sleep("10 millis")
     return check()
   })
+
+/** A port free on 127.0.0.1 a moment ago, for a server started by someone else (a child process, a layer). */
+export const freePort = Effect.async<number>((resume) => {
+  const probe = createServer()
+  probe.listen(0, "127.0.0.1", () => {
+    const { port } = probe.address() as { port: number }
+    probe.close(() => resume(Effect.succeed(port)))
+  })
+})
