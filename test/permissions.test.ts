@@ -1,8 +1,8 @@
 import { layerUndici as Transport } from "@effect/platform-node/NodeHttpClient"
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import * as crypto from "node:crypto"
-import { Payscore, wxpay } from "../src/index.js"
+import { Payscore, Wechatpay, wxpay } from "../src/index.js"
 import { Sandbox } from "../src/sandbox/index.js"
 import { parseAuthorization } from "./helpers/keys.js"
 import { APPID, makeWorld, OPENID, SERVICE_ID } from "./helpers/world.js"
@@ -158,4 +158,79 @@ layer(Sandbox.layerTest({ seed, httpClient: Transport }))("against the sandbox (
       assert.strictEqual(error.code, "ORDER_NOT_EXIST")
       assert.isTrue(error.verified)
     }))
+})
+
+const QUICK_RETRY = { maxAttempts: 3, baseDelay: "5 millis", maxDelay: "5 millis", jitter: false } as const
+
+// real time: the retries wait and the sandbox is slow for real
+layer(Sandbox.layerTest({ httpClient: Transport, retry: QUICK_RETRY }), { excludeTestServices: true })("retrying a POST (WeChat Pay may have acted on it)", (it) => {
+  const apply = (code: string) => Payscore.applyPermissions({ data: { service_id: SERVICE_ID, appid: APPID, authorization_code: code } })
+  const applies = Effect.map(
+    Effect.flatMap(Sandbox.Sandbox, (s) => s.requests),
+    (rs) => rs.filter((r) => r.method === "POST").length
+  )
+
+  it.effect("a 5xx or 429 answer (nothing was done) is retried as a GET's would be", () =>
+    Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      const before = yield* applies
+      yield* sandbox.injectFault({ fault: "SystemError", route: "payscore.apply", times: 2 })
+      assert.isString((yield* apply("RETRY5XX")).apply_permissions_token)
+      assert.strictEqual((yield* applies) - before, 3)
+      yield* sandbox.injectFault({ fault: "FrequencyLimited", route: "payscore.apply", times: 1 })
+      assert.isString((yield* apply("RETRY429")).apply_permissions_token)
+      assert.strictEqual((yield* applies) - before, 5)
+    }))
+
+  it.effect("a timeout or a dropped connection is not sent again: one attempt, the error says what happened", () =>
+    Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      const before = yield* applies
+      yield* sandbox.injectFault({ fault: "Latency", route: "payscore.apply", latency: "2 seconds", times: 1 })
+      const timedOut = yield* Effect.flip(apply("RETRYTIMEOUT").pipe(Effect.provideService(Wechatpay.RequestTimeout, "200 millis")))
+      assert.strictEqual(timedOut._tag === "NetworkError" && timedOut.reason, "Timeout")
+      assert.isUndefined(timedOut._tag === "NetworkError" ? timedOut.attempts : "", "one attempt")
+      yield* sandbox.injectFault({ fault: "DropConnection", route: "payscore.apply", times: 1 })
+      const dropped = yield* Effect.flip(apply("RETRYDROP"))
+      assert.strictEqual(dropped._tag === "NetworkError" && dropped.reason, "Transport")
+      assert.strictEqual((yield* applies) - before, 2)
+      // the lookups are still retried after a dropped connection
+      yield* sandbox.injectFault({ fault: "DropConnection", route: "payscore.authorizationCode", times: 1 })
+      const record = yield* Payscore.getPermissionsByAuthorizationCode({ authorization_code: "RETRYDROP", params: { service_id: SERVICE_ID } })
+      assert.strictEqual(record.authorization_state, "UNBINDUSER", "the dropped apply had in fact been done")
+    }))
+})
+
+describe("Wechatpay.endpoint with a body", () => {
+  const Amount = Schema.Struct({ id: Schema.NonEmptyString, data: Schema.Struct({ total: Schema.NumberFromString, note: Schema.optional(Schema.String) }) })
+
+  it.effect("the body is taken from the request as encoded: a NumberFromString goes out as its string", () => {
+    const { requests, layer } = world.fake(() => ({ status: 204, body: "" }))
+    const post = Wechatpay.endpoint({
+      name: "Test.post",
+      method: "POST",
+      request: Amount,
+      url: ({ id }) => Wechatpay.path`/v3/test/${id}`,
+      body: ({ data }) => data,
+      response: Schema.Void
+    })
+    return Effect.gen(function*() {
+      yield* post.data({ id: "a", data: { total: "012" } })
+      assert.strictEqual(requests[0]!.body, `{"total":"12"}`)
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("a body that is not JSON is an InvalidRequestError, and nothing is sent", () => {
+    const { requests, layer } = world.fake(() => ({ status: 204, body: "" }))
+    const endpoint = (body: (request: typeof Amount.Encoded) => unknown) =>
+      Wechatpay.endpoint({ name: "Test.post", method: "POST", request: Amount, url: () => "/v3/test", body, response: Schema.Void })
+    return Effect.gen(function*() {
+      for (const body of [() => ({ big: 1n }), () => undefined, () => { throw new Error("the secret is 42") }]) {
+        const error = yield* Effect.flip(endpoint(body).data({ id: "a", data: { total: "1" } }))
+        assert.strictEqual(error._tag === "InvalidRequestError" && error.field, "data")
+        assert.notInclude(error.message, "42")
+      }
+      assert.strictEqual(requests.length, 0)
+    }).pipe(Effect.provide(layer))
+  })
 })

@@ -65,6 +65,12 @@ export interface Outgoing {
   readonly canonical: string
   readonly body?: string | undefined
   readonly preferredSerial?: string | undefined
+  /**
+   * Whether an attempt that failed in transport or timed out may be sent
+   * again (WeChat Pay may have acted on it): default, a `GET` is and a `POST`
+   * is not. 429 and 5xx answers are retried either way.
+   */
+  readonly idempotent?: boolean | undefined
 }
 
 /** Header names whose values are secret: redacted wherever the platform records headers. */
@@ -181,6 +187,7 @@ export const exchange = <A, E>(
 ): Effect.Effect<A, E | NetworkError | BusinessError | SignatureError, Signer | HttpClient.HttpClient> =>
   Effect.contextWithEffect((context: Context.Context<Signer | HttpClient.HttpClient>) => {
     const { body = "", canonical, method } = outgoing
+    const idempotent = outgoing.idempotent ?? method === "GET"
     const signer = Context.get(context, Signer)
     const client = Context.get(context, HttpClient.HttpClient)
     const base = Context.get(context, BaseUrl)
@@ -192,6 +199,7 @@ export const exchange = <A, E>(
     const origin = { method, path: canonical }
     let host = 0
     let attempts = 0
+    type Final = E | NetworkError | BusinessError | SignatureError
 
     const send = (authorization: string) => {
       const headers: Record<string, string> = { accept: "application/json", "user-agent": USER_AGENT, authorization }
@@ -251,15 +259,19 @@ export const exchange = <A, E>(
           ))
       }).pipe(
         Effect.map(Either.right),
-        Effect.catchAll((error) => {
+        Effect.catchAll((error): Effect.Effect<Either.Either<A, Final>, NetworkError | BusinessError> => {
           if (!isRetryable(error)) return Effect.succeed(Either.left(error))
-          // a failed transport moves the next attempt to the next host, and it stays there
-          if (error._tag === "NetworkError") host = Math.min(host + 1, hosts.length - 1)
+          if (error._tag === "NetworkError") {
+            // the request may have reached WeChat Pay and been acted on
+            if (!idempotent) return Effect.succeed(Either.left(error))
+            // a failed transport moves the next attempt to the next host, and it stays there
+            host = Math.min(host + 1, hosts.length - 1)
+          }
           return Effect.fail(error)
         })
       )
     )
-    const settled = (outcome: Either.Either<A, E | NetworkError | BusinessError | SignatureError>) =>
+    const settled = (outcome: Either.Either<A, Final>) =>
       Either.isRight(outcome) ? Effect.succeed(outcome.right) : Effect.fail(withAttempts(outcome.left, attempts))
     return schedule === undefined
       ? Effect.flatMap(attempt, settled)

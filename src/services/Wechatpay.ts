@@ -19,7 +19,7 @@ import {
   SignatureError,
   type WechatpayError
 } from "../errors/Errors.js"
-import { exchange, type Exchange } from "../internal/pipeline.js"
+import { exchange, type Exchange, type Outgoing } from "../internal/pipeline.js"
 import { parseErrorBody } from "../protocol/errorBody.js"
 import { SignatureFailure } from "../protocol/failures.js"
 import * as Url from "../protocol/url.js"
@@ -314,17 +314,12 @@ const answer = <A, B>(
 
 /** Sends a signed request and answers what `select` makes of the verified, decoded 2xx. */
 const send = <A, B>(
-  method: "GET" | "POST",
-  canonical: string,
-  body: string | undefined,
+  outgoing: Omit<Outgoing, "preferredSerial">,
   decoder: Decoder<A>,
   select: Select<A, B>
 ): Effect.Effect<B, WechatpayError, Requirements> =>
   Effect.flatMap(Verifier, (verifier) =>
-    exchange(
-      { method, canonical, body, preferredSerial: verifier.preferredSerial },
-      answer(verifier, decoder, select)
-    ))
+    exchange({ ...outgoing, preferredSerial: verifier.preferredSerial }, answer(verifier, decoder, select)))
 
 // ---------------------------------------------------------------------------
 // Endpoints
@@ -354,16 +349,49 @@ export interface Endpoint<I, A> {
 }
 
 /**
+ * What {@link endpoint} is given: a `GET` (the default) has no body, a
+ * `POST` says what its JSON body is.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type EndpointOptions<RA, RI, A, AI> =
+  & {
+    /** The span name, and the `operation` of an `InvalidRequestError`. */
+    readonly name: string
+    readonly request: Schema.Schema<RA, RI, never>
+    /** The canonical `path?query` of a validated request. */
+    readonly url: (request: RA) => string
+    readonly response: Schema.Schema<A, AI, never>
+    /**
+     * Whether an attempt that failed in transport or timed out (WeChat Pay
+     * may have acted on it) may be sent again, to the backup host too.
+     * Default: yes for a `GET`, no for a `POST`. Answers WeChat Pay documents
+     * as transient (429, 5xx) are retried either way.
+     */
+    readonly idempotent?: boolean | undefined
+  }
+  & (
+    | { readonly method?: "GET" | undefined; readonly body?: undefined }
+    | {
+      readonly method: "POST"
+      /** The JSON value sent as the body, from the request as encoded (strings for a `NumberFromString`, …). */
+      readonly body: (request: RI) => unknown
+    }
+  )
+
+/**
  * Defines an endpoint: a request schema (the input, validated before anything
  * is sent: path parameters at the top level, query parameters in `params`, a
  * JSON body in `data`, as the seed SDK names them), the canonical
  * `path?query` of a validated request, for a `POST` the value sent as its JSON
- * body (the signature covers those exact bytes), and a response schema (an
- * empty `204` decodes as `undefined`: use `Schema.Void`). Each call is a span
- * named `name` with the path, the status and the Request-ID as attributes.
- * The endpoint answers the full response (`data`, `status`, `headers`,
- * `requestId`); its `.data` answers the decoded body alone. This is how every
- * endpoint of this library is made, and how to add one:
+ * body (taken from the validated request in its encoded form; the signature
+ * covers those exact bytes), and a response schema (an empty `204` decodes as
+ * `undefined`: use `Schema.Void`). Each call is a span named `name` with the
+ * path, the status and the Request-ID as attributes. The endpoint answers
+ * the full response (`data`, `status`, `headers`, `requestId`); its `.data`
+ * answers the decoded body alone. This is how every endpoint of this library
+ * is made, and how to add one:
  *
  * @example
  * ```ts
@@ -391,30 +419,40 @@ export interface Endpoint<I, A> {
  * @since 0.1.0
  * @category pipeline
  */
-export const endpoint = <RA, RI, A, AI>(options: {
-  readonly name: string
-  /** `GET` (the default) or `POST`. */
-  readonly method?: "GET" | "POST" | undefined
-  readonly request: Schema.Schema<RA, RI, never>
-  readonly url: (request: RA) => string
-  /** For a `POST`: the JSON value sent as the body, from the validated request. */
-  readonly body?: ((request: RA) => unknown) | undefined
-  readonly response: Schema.Schema<A, AI, never>
-}): Endpoint<RI, A> => {
+export const endpoint = <RA, RI, A, AI>(options: EndpointOptions<RA, RI, A, AI>): Endpoint<RI, A> => {
   const validate = Schema.decodeUnknownEither(options.request)
+  const encode = Schema.encodeEither(options.request)
   const decoder = Schema.decodeUnknownEither(options.response)
-  const { body, name } = options
+  const { name } = options
   const method = options.method ?? "GET"
+  const idempotent = options.idempotent ?? method === "GET"
+  const failed = (error: InvalidRequestError) => Effect.withSpan(Effect.fail(error), name, SPAN)
+  /** The body's bytes: the encoded request's JSON, or why there are none. */
+  const jsonOf = (request: RA): Either.Either<string | undefined, InvalidRequestError> => {
+    if (options.body === undefined) return Either.right(undefined)
+    const toBody = options.body
+    return Either.flatMap(Either.mapLeft(encode(request), (error) => invalidRequest(name, error)), (encoded) => {
+      try {
+        const json = JSON.stringify(toBody(encoded))
+        return json === undefined
+          ? Either.left(new InvalidRequestError({ operation: name, field: "data", description: "the body is not a JSON value" }))
+          : Either.right(json)
+      } catch (cause) {
+        const description = `the body cannot be sent as JSON (${cause instanceof Error ? cause.name : "a failure"})`
+        return Either.left(new InvalidRequestError({ operation: name, field: "data", description }))
+      }
+    })
+  }
   const call = <B>(input: RI, select: Select<A, B>): Effect.Effect<B, WechatpayError, Requirements> => {
     const request = validate(input)
-    if (Either.isLeft(request)) return Effect.withSpan(Effect.fail(invalidRequest(name, request.left)), name, SPAN)
+    if (Either.isLeft(request)) return failed(invalidRequest(name, request.left))
     const canonical = options.url(request.right)
     if (Url.hasDotSegment(canonical)) {
-      const error = new InvalidRequestError({ operation: name, field: "path", description: Url.DOT_SEGMENT })
-      return Effect.withSpan(Effect.fail(error), name, SPAN)
+      return failed(new InvalidRequestError({ operation: name, field: "path", description: Url.DOT_SEGMENT }))
     }
-    const json = method === "POST" ? JSON.stringify(body === undefined ? {} : body(request.right)) : undefined
-    return Effect.withSpan(send(method, canonical, json, decoder, select), name, {
+    const body = jsonOf(request.right)
+    if (Either.isLeft(body)) return failed(body.left)
+    return Effect.withSpan(send({ method, canonical, body: body.right, idempotent }, decoder, select), name, {
       captureStackTrace: false,
       attributes: { "wechatpay.path": canonical }
     })
@@ -467,7 +505,7 @@ export const get = <A, I>(
     }
   }
   const canonical = path + Url.query(options.query)
-  return Effect.withSpan(send("GET", canonical, undefined, Schema.decodeUnknownEither(options.schema), toResponse), "Wechatpay.get", {
+  return Effect.withSpan(send({ method: "GET", canonical }, Schema.decodeUnknownEither(options.schema), toResponse), "Wechatpay.get", {
     captureStackTrace: false,
     attributes: { "wechatpay.path": canonical }
   })
