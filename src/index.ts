@@ -87,6 +87,11 @@ export {
    */
   DecryptError,
   /**
+   * @since 0.2.0
+   * @category errors
+   */
+  DedupeError,
+  /**
    * @since 0.1.0
    * @category errors
    */

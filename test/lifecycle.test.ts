@@ -2,7 +2,7 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import { layerUndici as Transport } from "@effect/platform-node/NodeHttpClient"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Logger } from "effect"
 import { createServer } from "node:http"
 import { Notifications, Payscore } from "../src/index.js"
 import { Sandbox } from "../src/sandbox/index.js"
@@ -48,7 +48,10 @@ const withMerchant = <A, E>(
     const client = Sandbox.layerTest({ httpClient: Transport, notifyUrl, notifyTimeScale: 0.001 })
     const merchantServer = HttpServer.serve(Notifications.httpApp(handler)).pipe(
       Layer.provide(NodeHttpServer.layer(createServer, { port, host: "127.0.0.1" })),
-      Layer.provide(Layer.unwrapEffect(Effect.map(Sandbox.Sandbox, (s) => Notifications.layer({ apiV3Key: s.credentials.apiV3Key }))))
+      Layer.provide(Layer.unwrapEffect(Effect.map(Sandbox.Sandbox, (s) => Notifications.layer({ apiV3Key: s.credentials.apiV3Key })))),
+      Layer.provide(Notifications.layerMemoryDedupe()),
+      // the failures these tests provoke are logged by the app; not into the test output
+      Layer.provide(Logger.remove(Logger.defaultLogger))
     )
     return yield* use(notifyUrl).pipe(Effect.provide(Layer.provideMerge(merchantServer, client)))
   }).pipe(Effect.scoped)

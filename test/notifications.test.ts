@@ -1,18 +1,19 @@
 import * as Headers from "@effect/platform/Headers"
 import * as HttpServer from "@effect/platform/HttpServer"
-import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as HttpApp from "@effect/platform/HttpApp"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Config, ConfigProvider, Deferred, Effect, Fiber, Layer, Redacted } from "effect"
+import { Cause, Clock, Config, ConfigProvider, Deferred, Effect, Fiber, Layer, Logger, Redacted } from "effect"
 import * as TestClock from "effect/TestClock"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
+import * as http from "node:http"
 import { createServer } from "node:http"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Notifications, Verifier } from "../src/index.js"
+import { DedupeError, Notifications, Verifier } from "../src/index.js"
 import { generateRsa, selfSignedCertificate } from "./helpers/keys.js"
+import { eventually } from "./helpers/loopback.js"
 
 /**
  * Notifications built and signed here with node:crypto alone (not with the
@@ -194,10 +195,14 @@ describe("Notifications.parse", () => {
     }).pipe(Effect.provide(layers)))
 })
 
-/** `app` served on 127.0.0.1 for the span of `use(url)`. */
+/** What the server logged: level and message text. */
+type Logged = Array<{ readonly level: string; readonly text: string }>
+
+/** `app` served on 127.0.0.1 for the span of `use(url)`, with an in-memory store unless given one. */
 const serving = <A, E>(
-  app: Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest | Verifier.Verifier | Notifications.ApiV3Key>,
-  use: (url: string) => Effect.Effect<A, E>
+  app: HttpApp.Default<never, Verifier.Verifier | Notifications.ApiV3Key | Notifications.Dedupe>,
+  use: (url: string) => Effect.Effect<A, E>,
+  options: { readonly dedupe?: Notifications.DedupeService; readonly logged?: Logged } = {}
 ) =>
   Effect.gen(function*() {
     const url = yield* HttpServer.addressFormattedWith((address) => Effect.succeed(address))
@@ -205,7 +210,19 @@ const serving = <A, E>(
   }).pipe(
     Effect.provide(HttpServer.serve(app).pipe(
       Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
-      Layer.provide(layers)
+      Layer.provide(layers),
+      Layer.provide(
+        options.dedupe === undefined ? Notifications.layerMemoryDedupe() : Layer.succeed(Notifications.Dedupe, options.dedupe)
+      ),
+      Layer.provide(Logger.replace(
+        Logger.defaultLogger,
+        Logger.make(({ cause, logLevel, message }) =>
+          options.logged?.push({
+            level: logLevel.label,
+            text: `${Array.isArray(message) ? message.join(" ") : String(message)} ${Cause.isEmpty(cause) ? "" : Cause.pretty(cause)}`
+          })
+        )
+      ))
     )),
     Effect.scoped
   )
@@ -281,18 +298,138 @@ describe("Notifications.httpApp over real HTTP", () => {
       }))
   })
 
-  it.effect("the in-memory store remembers a handled id for 25 hours, then forgets it", () =>
+  it.live("failures are logged, refusals as warnings (never with the signature), a handler's failure as an error with its cause", () => {
+    const logged: Logged = []
+    const app = Notifications.httpApp(() => Effect.fail("database down"))
+    return serving(app, (url) =>
+      Effect.gen(function*() {
+        const tampered = yield* build({ alter: (b) => b.replace("支付分服务开通", "x") })
+        assert.strictEqual((yield* deliver(url, tampered)).status, 401)
+        assert.strictEqual((yield* deliver(url, yield* build())).status, 500)
+        const warning = logged.find((l) => l.level === "WARN")
+        assert.include(warning?.text, "InvalidSignature")
+        assert.notInclude(warning?.text, tampered.headers["Wechatpay-Signature"]!)
+        const error = logged.find((l) => l.level === "ERROR")
+        assert.include(error?.text, "database down")
+      }), { logged })
+  })
+
+  it.live("a handler that dies, or is interrupted (made interruptible, the client hung up), leaves the notification to the next delivery", () => {
+    let runs = 0
+    let interrupted = false
+    const app = Notifications.httpApp(() =>
+      Effect.suspend(() => {
+        runs++
+        return runs === 1
+          ? Effect.die(new Error("bug"))
+          : runs === 2
+          ? Effect.onInterrupt(Effect.never, () => Effect.sync(() => void (interrupted = true)))
+          : Effect.void
+      })
+    )
+    // @effect/platform runs an app uninterruptibly (a handler finishes even when the client hangs up);
+    // made interruptible, an aborted Request interrupts it (HttpApp.toWebHandler)
+    const handler = HttpApp.toWebHandler(
+      Effect.interruptible(app).pipe(
+        Effect.provide(Layer.mergeAll(layers, Notifications.layerMemoryDedupe(), Logger.remove(Logger.defaultLogger)))
+      )
+    )
+    return Effect.gen(function*() {
+      const n = yield* build()
+      const post = (signal?: AbortSignal) =>
+        new Request("http://127.0.0.1/notify", { method: "POST", headers: n.headers, body: n.body, ...(signal ? { signal } : {}) })
+      assert.strictEqual((yield* Effect.promise(() => handler(post()))).status, 500, "a defect is a failure too")
+      const controller = new AbortController()
+      void handler(post(controller.signal))
+      while (runs < 2) yield* Effect.sleep("5 millis")
+      controller.abort()
+      assert.isTrue(yield* eventually(() => interrupted), "the handler was interrupted")
+      assert.strictEqual((yield* Effect.promise(() => handler(post()))).status, 204, "the claim was released: the next delivery runs it")
+      assert.strictEqual(runs, 3)
+    })
+  })
+
+  it.live("served by HttpServer, a handler runs to its end even when WeChat Pay hangs up, and the notification is then handled", () => {
+    let runs = 0
+    let finished = false
+    const gate = Effect.runSync(Deferred.make<void>())
+    const app = Notifications.httpApp(() =>
+      Effect.sync(() => runs++).pipe(Effect.zipRight(Deferred.await(gate)), Effect.zipRight(Effect.sync(() => void (finished = true))))
+    )
+    return serving(app, (url) =>
+      Effect.gen(function*() {
+        const n = yield* build()
+        const request = http.request(url, { method: "POST", headers: n.headers })
+        request.on("error", () => {})
+        request.end(n.body)
+        while (runs === 0) yield* Effect.sleep("5 millis")
+        request.destroy()
+        yield* Effect.sleep("50 millis")
+        yield* Deferred.succeed(gate, undefined)
+        assert.isTrue(yield* eventually(() => finished))
+        assert.strictEqual((yield* deliver(url, n)).status, 204)
+        assert.strictEqual(runs, 1)
+      }))
+  })
+
+  it.live("a store that fails is answered 500 without running the handler", () => {
+    let runs = 0
+    const broken: Notifications.DedupeService = {
+      claim: () => Effect.fail(new DedupeError({ description: "connection refused" })),
+      complete: () => Effect.void,
+      release: () => Effect.void
+    }
+    const app = Notifications.httpApp(() => Effect.sync(() => runs++))
+    return serving(app, (url) =>
+      Effect.gen(function*() {
+        assert.strictEqual((yield* deliver(url, yield* build())).status, 500)
+        assert.strictEqual(runs, 0)
+      }), { dedupe: broken })
+  })
+})
+
+describe("Notifications.memoryDedupe", () => {
+  it.effect("remembers a handled id for 25 hours, then forgets it", () =>
     Effect.gen(function*() {
       const store = Notifications.memoryDedupe()
-      assert.strictEqual(yield* store.claim("EV-1"), "claimed")
-      assert.strictEqual(yield* store.claim("EV-1"), "busy")
-      yield* store.complete("EV-1")
+      assert.strictEqual(yield* store.claim("EV-1", "a"), "claimed")
+      assert.strictEqual(yield* store.claim("EV-1", "b"), "busy")
+      yield* store.complete("EV-1", "a")
       yield* TestClock.adjust("24 hours")
-      assert.strictEqual(yield* store.claim("EV-1"), "handled")
+      assert.strictEqual(yield* store.claim("EV-1", "c"), "handled")
       yield* TestClock.adjust("61 minutes")
-      assert.strictEqual(yield* store.claim("EV-1"), "claimed")
-      yield* store.release("EV-1")
-      assert.strictEqual(yield* store.claim("EV-1"), "claimed")
+      assert.strictEqual(yield* store.claim("EV-1", "d"), "claimed")
+      yield* store.release("EV-1", "d")
+      assert.strictEqual(yield* store.claim("EV-1", "e"), "claimed")
+    }))
+
+  it.effect("only the holder of a claim settles it: a late failure of a lapsed claim does not forget a handled id", () =>
+    Effect.gen(function*() {
+      const store = Notifications.memoryDedupe({ claimMillis: 60_000 })
+      assert.strictEqual(yield* store.claim("EV-2", "slow"), "claimed")
+      yield* TestClock.adjust("61 seconds")
+      assert.strictEqual(yield* store.claim("EV-2", "fast"), "claimed", "the slow claim lapsed")
+      yield* store.complete("EV-2", "fast")
+      yield* store.release("EV-2", "slow")
+      assert.strictEqual(yield* store.claim("EV-2", "third"), "handled")
+      // nor does a lapsed holder's success overwrite another's claim
+      assert.strictEqual(yield* store.claim("EV-3", "slow"), "claimed")
+      yield* TestClock.adjust("61 seconds")
+      assert.strictEqual(yield* store.claim("EV-3", "fast"), "claimed")
+      yield* store.complete("EV-3", "slow")
+      assert.strictEqual(yield* store.claim("EV-3", "third"), "busy", "still held by fast")
+    }))
+
+  it.effect("holds at most maxEntries ids, forgetting the oldest first", () =>
+    Effect.gen(function*() {
+      const store = Notifications.memoryDedupe({ maxEntries: 3 })
+      for (const id of ["A", "B", "C", "D"]) {
+        yield* store.claim(id, id)
+        yield* store.complete(id, id)
+      }
+      assert.strictEqual(yield* store.claim("D", "x"), "handled")
+      assert.strictEqual(yield* store.claim("C", "x"), "handled")
+      assert.strictEqual(yield* store.claim("A", "x"), "claimed", "the oldest was forgotten")
     }))
 })
 

@@ -108,9 +108,11 @@ export const demo = (notifications: Queue.Dequeue<Notifications.Notification>) =
 export const runDemo = Effect.gen(function*() {
   const notifications = yield* Queue.unbounded<Notifications.Notification>()
   const keys = yield* Deferred.make<Context.Context<Verifier.Verifier | Notifications.ApiV3Key>>()
+  const handle = Notifications.httpApp((n) => Queue.offer(notifications, n))
+  const dedupe = Notifications.memoryDedupe()
   const app = Effect.flatMap(
     Deferred.await(keys),
-    (context) => Effect.provide(Notifications.httpApp((n) => Queue.offer(notifications, n)), context)
+    (context) => Effect.provide(handle, Context.add(context, Notifications.Dedupe, dedupe))
   )
   const server = yield* Layer.build(
     HttpServer.serve(app).pipe(Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })))

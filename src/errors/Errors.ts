@@ -540,6 +540,26 @@ export class DecryptError extends Schema.TaggedError<DecryptError>()("DecryptErr
 }
 
 /**
+ * A notification dedupe store could not answer (a store of your own on
+ * Redis or a database, say). `Notifications.httpApp` answers WeChat Pay
+ * `500` then, so the notification is delivered again later.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class DedupeError extends Schema.TaggedError<DedupeError>()("DedupeError", {
+  description: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {
+  /**
+   * @since 0.2.0
+   */
+  override get message(): string {
+    return `notification dedupe store: ${this.description}`
+  }
+}
+
+/**
  * Platform certificates could not be downloaded or trusted.
  *
  * - `NotAvailable`: 404 `RESOURCE_NOT_EXISTS`: the merchant has no platform

@@ -6,8 +6,10 @@
  *
  * @since 0.2.0
  */
+import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
@@ -16,11 +18,11 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import { DecodeError, DecryptError, type InvalidKeyError, SignatureError } from "../errors/Errors.js"
+import * as crypto from "node:crypto"
+import { DecodeError, type DedupeError, DecryptError, type InvalidKeyError, SignatureError } from "../errors/Errors.js"
 import { contentLength, readAtMost } from "../internal/body.js"
 import { ApiV3KeyConfig as apiV3KeyConfig } from "../internal/config.js"
 import { decrypt } from "../protocol/aead.js"
@@ -318,9 +320,9 @@ export const parse = (
 // ---------------------------------------------------------------------------
 
 /**
- * The outcome of {@link DedupeService.claim}: `"claimed"` (run the handler),
- * `"handled"` (it ran to success before), `"busy"` (another delivery is
- * running it now).
+ * The outcome of {@link DedupeService.claim}: `"claimed"` (the caller holds
+ * the id now: run the handler), `"handled"` (it ran to success before),
+ * `"busy"` (another delivery holds it).
  *
  * @since 0.2.0
  * @category models
@@ -328,23 +330,35 @@ export const parse = (
 export type Claim = "claimed" | "handled" | "busy"
 
 /**
- * Where `httpApp` remembers which notifications it handled.
+ * Where `httpApp` remembers which notifications it handled, shared by every
+ * process that receives them. Each delivery claims the notification id with
+ * a token of its own, and only the holder of the claim may settle it:
+ *
+ * - `claim(id, token)`: `"handled"` if the id was handled, `"busy"` if
+ *   another token holds it, otherwise the id is now held by `token` (for a
+ *   limited time, so a process that dies while handling does not hold it for
+ *   ever) and the answer is `"claimed"`;
+ * - `complete(id, token)`: if `token` still holds the id, it is handled from
+ *   now on (for a day or more: WeChat Pay delivers for about a day);
+ * - `release(id, token)`: if `token` still holds the id, it is free again; a
+ *   handled id is never released.
+ *
+ * `httpApp` calls these uninterruptibly: a store over the network bounds each
+ * call in time itself and fails with a `DedupeError` (WeChat Pay is answered
+ * `500` and delivers again later).
  *
  * @since 0.2.0
  * @category models
  */
 export interface DedupeService {
-  /** Claims a notification id for handling. */
-  readonly claim: (id: string) => Effect.Effect<Claim>
-  /** The handler succeeded: remember the id as handled. */
-  readonly complete: (id: string) => Effect.Effect<void>
-  /** The handler failed: forget the id, so a later delivery runs it again. */
-  readonly release: (id: string) => Effect.Effect<void>
+  readonly claim: (id: string, token: string) => Effect.Effect<Claim, DedupeError>
+  readonly complete: (id: string, token: string) => Effect.Effect<void, DedupeError>
+  readonly release: (id: string, token: string) => Effect.Effect<void, DedupeError>
 }
 
 /**
- * The store `httpApp` dedupes with. Without one in the context, each
- * `httpApp` keeps its own in memory ({@link memoryDedupe}).
+ * The store `httpApp` dedupes with: {@link layerMemoryDedupe} for a single
+ * process, or a store of your own shared by several.
  *
  * @since 0.2.0
  * @category tags
@@ -362,38 +376,81 @@ export class Dedupe extends Context.Tag("effect-wechatpay/Notifications/Dedupe")
 export const DEDUPE_TTL_MILLIS = 25 * 3600_000
 
 /**
- * An in-memory {@link DedupeService}: handled ids for `ttlMillis` (default
- * 25 hours), ids being handled for at most `busyMillis` (default 10
- * minutes, in case a handler never ends), times from the `Clock`.
+ * Options of {@link memoryDedupe}.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface MemoryDedupeOptions {
+  /** How long a handled id is remembered (default {@link DEDUPE_TTL_MILLIS}). */
+  readonly ttlMillis?: number | undefined
+  /** How long a claim holds before it lapses, in case a handler never ends (default 10 minutes). */
+  readonly claimMillis?: number | undefined
+  /** The most ids kept; past it the oldest are forgotten first (default 100,000). */
+  readonly maxEntries?: number | undefined
+}
+
+/**
+ * A {@link DedupeService} in memory, for one process: times from the
+ * `Clock`, at most `maxEntries` ids (a merchant receiving more
+ * notifications a day than that wants a shared store anyway).
  *
  * @since 0.2.0
  * @category constructors
  */
-export const memoryDedupe = (
-  options: { readonly ttlMillis?: number | undefined; readonly busyMillis?: number | undefined } = {}
-): DedupeService => {
+export const memoryDedupe = (options: MemoryDedupeOptions = {}): DedupeService => {
   const ttl = options.ttlMillis ?? DEDUPE_TTL_MILLIS
-  const busyFor = options.busyMillis ?? 10 * 60_000
-  const entries = new Map<string, { readonly state: "busy" | "handled"; readonly until: number }>()
+  const claimFor = options.claimMillis ?? 10 * 60_000
+  const maxEntries = Math.max(1, options.maxEntries ?? 100_000)
+  // insertion order is age order: an entry is deleted before it is set again
+  const entries = new Map<string, { readonly token: string | undefined; readonly until: number }>()
   let nextSweep = 0
   const sweep = (now: number) => {
-    if (now < nextSweep) return
+    if (now < nextSweep && entries.size < maxEntries) return
     nextSweep = now + 60_000
     for (const [id, entry] of entries) if (entry.until <= now) entries.delete(id)
+    for (const id of entries.keys()) {
+      if (entries.size < maxEntries) break
+      entries.delete(id)
+    }
+  }
+  const put = (id: string, token: string | undefined, until: number) => {
+    entries.delete(id)
+    entries.set(id, { token, until })
+  }
+  const held = (id: string, token: string, now: number) => {
+    const entry = entries.get(id)
+    return entry !== undefined && entry.token === token && entry.until > now
   }
   return {
-    claim: (id) =>
-      Effect.map(Clock.currentTimeMillis, (now) => {
-        sweep(now)
+    claim: (id, token) =>
+      Effect.map(Clock.currentTimeMillis, (now): Claim => {
         const entry = entries.get(id)
-        if (entry !== undefined && entry.until > now) return entry.state === "busy" ? "busy" : "handled"
-        entries.set(id, { state: "busy", until: now + busyFor })
+        if (entry !== undefined && entry.until > now) return entry.token === undefined ? "handled" : "busy"
+        sweep(now)
+        put(id, token, now + claimFor)
         return "claimed"
       }),
-    complete: (id) => Effect.map(Clock.currentTimeMillis, (now) => void entries.set(id, { state: "handled", until: now + ttl })),
-    release: (id) => Effect.sync(() => void entries.delete(id))
+    complete: (id, token) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        if (held(id, token, now)) put(id, undefined, now + ttl)
+      }),
+    release: (id, token) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        if (held(id, token, now)) entries.delete(id)
+      })
   }
 }
+
+/**
+ * A {@link Dedupe} in memory ({@link memoryDedupe}), one for every
+ * `httpApp` the layer is provided to.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerMemoryDedupe = (options?: MemoryDedupeOptions): Layer.Layer<Dedupe> =>
+  Layer.sync(Dedupe, () => memoryDedupe(options))
 
 // ---------------------------------------------------------------------------
 // httpApp
@@ -409,8 +466,46 @@ export const memoryDedupe = (
 export const MAX_NOTIFICATION_BYTES = 1024 * 1024
 
 /** WeChat Pay's failure answer, `{"code":"FAIL","message":…}`. */
-const fail = (status: number, message: string) =>
-  HttpServerResponse.unsafeJson({ code: "FAIL", message }, { status })
+const fail = (status: number, message: string, headers?: Record<string, string>) =>
+  HttpServerResponse.unsafeJson({ code: "FAIL", message }, headers === undefined ? { status } : { status, headers })
+
+const noContent = HttpServerResponse.empty({ status: 204 })
+
+/** Logs a store failure; the caller answers 500 or, once handled, 204. */
+const storeFailed = (error: DedupeError) => Effect.logError("WeChat Pay notification: the dedupe store failed", error.message)
+
+/**
+ * Runs `handler` at most once for a notification handled to success, through
+ * the store: the claim, the settling and the handler's end happen together
+ * or not at all (uninterruptibly), the handler itself stays interruptible.
+ */
+const handleOnce = <E, R>(
+  dedupe: DedupeService,
+  notification: Notification,
+  handler: (notification: Notification) => Effect.Effect<unknown, E, R>
+): Effect.Effect<HttpServerResponse.HttpServerResponse, never, R> =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.gen(function*() {
+      const token = crypto.randomUUID()
+      const claim = yield* Effect.either(dedupe.claim(notification.id, token))
+      if (Either.isLeft(claim)) {
+        yield* storeFailed(claim.left)
+        return fail(500, "the notification could not be handled; deliver it again later")
+      }
+      if (claim.right === "handled") return noContent
+      if (claim.right === "busy") return fail(500, "this notification is being handled; deliver it again later")
+      const outcome = yield* Effect.exit(restore(handler(notification)))
+      if (Exit.isSuccess(outcome)) {
+        yield* Effect.catchAll(dedupe.complete(notification.id, token), storeFailed)
+        return noContent
+      }
+      yield* Effect.catchAll(dedupe.release(notification.id, token), storeFailed)
+      yield* Cause.isInterruptedOnly(outcome.cause)
+        ? Effect.logWarning("WeChat Pay notification: the handler was interrupted; it runs again on the next delivery")
+        : Effect.logError("WeChat Pay notification: the handler failed; WeChat Pay delivers it again later", outcome.cause)
+      return fail(500, "the notification could not be handled")
+    })
+  )
 
 /**
  * An `HttpApp` receiving WeChat Pay's notifications, for @effect/platform's
@@ -423,16 +518,23 @@ const fail = (status: number, message: string) =>
  * | handled (now or before) | `204` |
  * | a `SignatureError` (missing or bad headers, unknown serial, skew, a probe, a bad signature): the handler is not run | `401` |
  * | a body, decryption or decoding failure | `400` |
- * | the handler failed, or another delivery of the same notification is being handled | `500` (WeChat Pay delivers it again later) |
+ * | the handler failed or was interrupted, another delivery of the same notification is being handled, or the store failed | `500` (WeChat Pay delivers it again later) |
+ * | not a `POST` | `405` |
  *
  * Failures answer `{"code":"FAIL","message":…}`, never with key material or a
- * signature. Delivery is at least once: the handler runs at most once per
- * notification `id` handled successfully, through the {@link Dedupe} store in
- * the context or one of its own in memory; a handler failure forgets the id.
+ * signature, and are logged (refusals as warnings, failures as errors with
+ * their cause). Each notification is a span `Notifications.handle` with its
+ * id and event type.
+ *
+ * Delivery is at least once: through the {@link Dedupe} store, the handler
+ * runs to success at most once per notification id; after a failure or an
+ * interruption (the server shutting down, WeChat Pay hanging up) it runs
+ * again on the next delivery, so it must tolerate a partial earlier run
+ * (make it `Effect.uninterruptible` to have it finish regardless).
  *
  * @example
  * ```ts
- * import { HttpRouter, HttpServer } from "@effect/platform"
+ * import { HttpRouter } from "@effect/platform"
  * import { Effect } from "effect"
  * import { Notifications } from "effect-wechatpay"
  *
@@ -440,6 +542,7 @@ const fail = (status: number, message: string) =>
  *   n._tag === "PayscoreUserService" ? Effect.log(n.resource.openid, n.resource.user_service_status) : Effect.void
  * )
  *
+ * // provide Notifications.layerMemoryDedupe() (or a shared store), the APIv3 key and a Verifier
  * const router = HttpRouter.empty.pipe(HttpRouter.post("/wechatpay/notify", notify))
  * ```
  *
@@ -448,11 +551,10 @@ const fail = (status: number, message: string) =>
  */
 export const httpApp = <E, R>(
   handler: (notification: Notification) => Effect.Effect<unknown, E, R>
-): Effect.Effect<HttpServerResponse.HttpServerResponse, never, R | Verifier | ApiV3Key | HttpServerRequest.HttpServerRequest> => {
-  const ownDedupe = memoryDedupe()
-  return Effect.gen(function*() {
+): HttpApp.Default<never, R | Verifier | ApiV3Key | Dedupe> =>
+  Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
-    if (request.method !== "POST") return fail(405, "notifications are POSTed")
+    if (request.method !== "POST") return fail(405, "notifications are POSTed", { allow: "POST" })
     const length = contentLength(request.headers)
     if (length !== undefined && length > MAX_NOTIFICATION_BYTES) return fail(413, "the body is too large")
     const body = yield* Effect.either(readAtMost(request.stream, MAX_NOTIFICATION_BYTES))
@@ -461,21 +563,18 @@ export const httpApp = <E, R>(
     const parsed = yield* Effect.either(parse({ headers: request.headers, body: body.right }))
     if (Either.isLeft(parsed)) {
       const error = parsed.left
+      yield* Effect.logWarning("WeChat Pay notification refused", error.message)
       return error._tag === "SignatureError"
         ? fail(401, `the signature does not verify (${error.reason})`)
         : fail(400, error._tag === "DecryptError" ? "the resource does not decrypt" : "the notification does not decode")
     }
     const notification = parsed.right
-    const dedupe = Option.getOrElse(yield* Effect.serviceOption(Dedupe), () => ownDedupe)
-    const claim = yield* dedupe.claim(notification.id)
-    if (claim === "handled") return HttpServerResponse.empty({ status: 204 })
-    if (claim === "busy") return fail(500, "this notification is being handled; deliver it again later")
-    const outcome = yield* Effect.exit(Effect.onInterrupt(handler(notification), () => dedupe.release(notification.id)))
-    if (Exit.isSuccess(outcome)) {
-      yield* dedupe.complete(notification.id)
-      return HttpServerResponse.empty({ status: 204 })
-    }
-    yield* dedupe.release(notification.id)
-    return fail(500, "the notification could not be handled")
+    const dedupe = yield* Dedupe
+    return yield* handleOnce(dedupe, notification, handler).pipe(
+      Effect.annotateLogs({ "wechatpay.notification_id": notification.id, "wechatpay.event_type": notification.event_type }),
+      Effect.withSpan("Notifications.handle", {
+        captureStackTrace: false,
+        attributes: { "wechatpay.notification_id": notification.id, "wechatpay.event_type": notification.event_type }
+      })
+    )
   })
-}
