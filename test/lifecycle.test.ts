@@ -150,3 +150,55 @@ describe("the authorization lifecycle against the sandbox", () => {
       }))
   })
 })
+
+describe("where the sandbox delivers", () => {
+  it.live("only to this machine: a record's notify_url on the internet, or one named to the admin routes, is never reached", () =>
+    Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      yield* Payscore.applyPermissions({
+        data: { service_id: SERVICE_ID, appid: APPID, authorization_code: "REMOTE1", notify_url: "https://merchant.example.com/notify" }
+      })
+      const id = yield* sandbox.openPayscore({ service_id: SERVICE_ID, appid: APPID, openid: "oRemote1", authorization_code: "REMOTE1" })
+      assert.isUndefined(id, "nothing sent")
+      const viaRoute = yield* Effect.promise(() =>
+        fetch(`${sandbox.baseUrl}/sandbox/payscore/open`, {
+          method: "POST",
+          body: JSON.stringify({ service_id: SERVICE_ID, appid: APPID, openid: "oRemote2", notify_url: "http://10.1.2.3/notify" })
+        }).then((r) => r.json() as Promise<Record<string, unknown>>)
+      )
+      assert.isNull(viaRoute.notification_id)
+      assert.isUndefined(yield* sandbox.sendProbe("http://169.254.169.254/latest"))
+      assert.deepStrictEqual(yield* sandbox.notifications, [])
+    }).pipe(Effect.provide(Sandbox.layerTest({ httpClient: Transport }))))
+
+  it.live("a redirect is the merchant's answer, not followed", () =>
+    Effect.gen(function*() {
+      let reached = 0
+      const target = yield* freePort
+      const redirector = yield* freePort
+      const servers = [
+        createServer((_, res) => void (reached++, res.end())).listen(target, "127.0.0.1"),
+        createServer((_, res) => res.writeHead(307, { location: `http://127.0.0.1:${target}/` }).end()).listen(redirector, "127.0.0.1")
+      ]
+      yield* Effect.addFinalizer(() => Effect.sync(() => servers.forEach((s) => s.close())))
+      const sandbox = yield* Sandbox.make({ notifyUrl: `http://127.0.0.1:${redirector}/`, notifyTimeScale: 0 })
+      yield* sandbox.openPayscore({ service_id: SERVICE_ID, appid: APPID, openid: "oRedirect" })
+      // with no delay between deliveries, several are made at once: none is a 2xx
+      let deliveries = yield* sandbox.notifications
+      for (let i = 0; i < 200 && deliveries.length < 3; i++) {
+        yield* Effect.sleep("10 millis")
+        deliveries = yield* sandbox.notifications
+      }
+      assert.isAtLeast(deliveries.length, 3)
+      assert.isTrue(deliveries.every((d) => d.status === 307))
+      assert.strictEqual(reached, 0)
+    }).pipe(Effect.scoped))
+
+  it.effect("a notifyTimeScale that is not a finite number ≥ 0 is refused", () =>
+    Effect.gen(function*() {
+      for (const notifyTimeScale of [Number.NaN, -1, Number.POSITIVE_INFINITY]) {
+        const exit = yield* Effect.exit(Effect.scoped(Sandbox.make({ notifyTimeScale })))
+        assert.isTrue(exit._tag === "Failure" && String(exit.cause).includes("notifyTimeScale"))
+      }
+    }))
+})

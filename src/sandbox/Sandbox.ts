@@ -446,14 +446,16 @@ export interface Options {
   /**
    * Where this sandbox delivers notifications (a local merchant server). A
    * record's own `notify_url`, from a pre-authorization, is used only when
-   * this is not set; without either, none is sent.
+   * this is not set; without either, none is sent. The sandbox delivers only
+   * to this machine (`127.x.x.x`, `[::1]`, `localhost`): a URL elsewhere is
+   * never reached.
    */
   readonly notifyUrl?: string | undefined
   /**
    * WeChat Pay's delays between deliveries of an unanswered notification (0 s,
    * 15 s, 15 s, 30 s, 180 s, 1800 s four times, then hourly for about a day)
    * are multiplied by this: 1 (the default) as WeChat Pay waits, 0.001 to
-   * see a day of deliveries in under two minutes.
+   * see a day of deliveries in under two minutes. A finite number ≥ 0.
    */
   readonly notifyTimeScale?: number | undefined
   /** How many recent requests `requests` keeps (default 1000); their URLs are kept to 1024 characters. */
@@ -567,6 +569,10 @@ const toPayscoreRecord = (seed: PayscoreSeed): Engine.PayscoreRecord => ({
  */
 export const make = (options: Options = {}): Effect.Effect<Service, ServeError, Scope.Scope> =>
   Effect.gen(function*() {
+    const timeScale = options.notifyTimeScale ?? 1
+    if (!(Number.isFinite(timeScale) && timeScale >= 0)) {
+      return yield* Effect.dieMessage(`Sandbox: notifyTimeScale must be a finite number ≥ 0, got ${timeScale}`)
+    }
     const mchid = options.mchid ?? "1900000001"
     const withCertificates = options.platformCertificates ?? true
     // the key pairs are generated side by side (on libuv's thread pool)
@@ -627,7 +633,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, ServeError, 
     const received = Notify.ring<ReceivedRequest>(options.requestLog ?? 1000)
     const notifier = yield* Notify.makeNotifier(config, {
       notifyUrl: options.notifyUrl,
-      timeScale: options.notifyTimeScale ?? 1,
+      timeScale,
       logSize: options.requestLog ?? 1000
     })
 

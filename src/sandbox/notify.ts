@@ -44,13 +44,32 @@ export const ring = <A>(size: number) => {
   }
 }
 
-/** POSTs once; answers the status, 0 when nothing came back within 5 s. */
+/**
+ * Whether `url` is an http(s) URL on this machine: the sandbox delivers
+ * nowhere else, so a record's `notify_url` on the internet (a demo record's
+ * `https://merchant.example.com/…`) or any URL a caller of the admin routes
+ * names is never reached from a test run.
+ */
+export const isLoopbackUrl = (url: string): boolean => {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    return false
+  }
+  const host = parsed.hostname
+  return (parsed.protocol === "http:" || parsed.protocol === "https:") &&
+    (host === "localhost" || host === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host))
+}
+
+/** POSTs once; answers the status, 0 when nothing came back within 5 s (a redirect is an answer, not followed). */
 const post = (url: string, notification: Engine.OutgoingNotification): Effect.Effect<number> =>
   Effect.tryPromise(async (signal) => {
     const response = await fetch(url, {
       method: "POST",
       headers: notification.headers,
       body: notification.body,
+      redirect: "manual",
       signal: AbortSignal.any([signal, AbortSignal.timeout(5_000)])
     })
     await response.body?.cancel()
@@ -107,7 +126,7 @@ export const makeNotifier = (
         Effect.flatMap(Clock.currentTimeMillis, (now) => {
           const url = delivery.notifyUrl ?? options.notifyUrl ??
             (event._tag === "BusinessCircleActivated" ? undefined : event.record.notify_url)
-          if (url === undefined) return Effect.succeed(undefined)
+          if (url === undefined || !isLoopbackUrl(url)) return Effect.succeed(undefined)
           const notification = Engine.notificationOf(config, event, now)
           remember(url, notification)
           return Effect.as(Effect.forkIn(untilAnswered(url, notification, delivery.copies ?? 1), scope), notification.id)
@@ -120,7 +139,7 @@ export const makeNotifier = (
       probe: (url) =>
         Effect.flatMap(Clock.currentTimeMillis, (now) => {
           const target = url ?? options.notifyUrl
-          if (target === undefined) return Effect.succeed(undefined)
+          if (target === undefined || !isLoopbackUrl(target)) return Effect.succeed(undefined)
           const event: Engine.AuthorizationEvent = {
             _tag: "PayscoreOpened",
             record: {

@@ -113,7 +113,8 @@ export interface OtherNotification extends Base {
 /**
  * A verified, decrypted, decoded notification. `_tag` tells the three shapes
  * apart (`Match.tag` and `switch` narrow on it); `event_type` is WeChat's
- * own, a literal in the two modelled shapes.
+ * own, a literal in the two modelled shapes, but a string in `Other`, so
+ * comparing `event_type` alone does not narrow the union: test `_tag` first.
  *
  * @since 0.2.0
  * @category models
@@ -207,6 +208,7 @@ const lowerCase = (headers: Incoming["headers"]): Record<string, string | undefi
 const decodeEnvelope = Schema.decodeUnknownEither(Envelope)
 const decodePayscore = Schema.decodeUnknownEither(PayscoreUserService)
 const decodeBusinessCircle = Schema.decodeUnknownEither(BusinessCircleActivation)
+const isPayscoreServiceEvent = Schema.is(PayscoreServiceEventType)
 
 const describe = (error: ParseResult.ParseError): string => {
   try {
@@ -238,7 +240,7 @@ const decodeResource = (envelope: Envelope, plaintext: string): Either.Either<No
     }
     const event = envelope.event_type
     const failed = (error: ParseResult.ParseError) => decodeFailed(`the ${event} resource`, describe(error))
-    if (Schema.is(PayscoreServiceEventType)(event)) {
+    if (isPayscoreServiceEvent(event)) {
       return Either.mapBoth(decodePayscore(json), {
         onLeft: failed,
         onRight: (resource): Notification => ({ ...base, _tag: "PayscoreUserService", event_type: event, resource })
