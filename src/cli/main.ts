@@ -84,6 +84,26 @@ const lookup = (
 // commands
 // ---------------------------------------------------------------------------
 
+type Query = Effect.Effect<Wechatpay.WechatpayResponse<object | void>, CliError, Requirements>
+
+/** Runs the query by `--openid` (which needs `--appid`) or by `--authorization-code`: exactly one of them. */
+const byOpenidOrCode = (
+  o: Parameters<typeof lookup>[0] & {
+    readonly openid: Option.Option<string>
+    readonly authorizationCode: Option.Option<string>
+    readonly appid: Option.Option<string>
+  },
+  byOpenid: (openid: string, appid: string) => Query,
+  byCode: (authorizationCode: string) => Query
+): Effect.Effect<number> =>
+  Option.isSome(o.openid) && Option.isNone(o.authorizationCode)
+    ? Option.isSome(o.appid)
+      ? lookup(o, byOpenid(o.openid.value, o.appid.value))
+      : report(o.json, new UsageError({ description: "--appid is required with --openid" }))
+    : Option.isSome(o.authorizationCode) && Option.isNone(o.openid)
+    ? lookup(o, byCode(o.authorizationCode.value))
+    : report(o.json, new UsageError({ description: "give exactly one of --openid or --authorization-code" }))
+
 const permissions = Command.make("permissions", {
   openid: Options.text("openid").pipe(Options.withDescription("Look up by the user's openid."), Options.optional),
   authorizationCode: Options.text("authorization-code").pipe(
@@ -96,25 +116,11 @@ const permissions = Command.make("permissions", {
   sandbox,
   seed
 }, (o) =>
-  Option.isSome(o.openid) && Option.isNone(o.authorizationCode)
-    ? Option.isSome(o.appid)
-      ? lookup(
-        o,
-        Payscore.getPermissionsByOpenidResponse({
-          openid: o.openid.value,
-          params: { service_id: o.serviceId, appid: o.appid.value }
-        })
-      )
-      : report(o.json, new UsageError({ description: "--appid is required with --openid" }))
-    : Option.isSome(o.authorizationCode) && Option.isNone(o.openid)
-    ? lookup(
-      o,
-      Payscore.getPermissionsByAuthorizationCodeResponse({
-        authorization_code: o.authorizationCode.value,
-        params: { service_id: o.serviceId }
-      })
-    )
-    : report(o.json, new UsageError({ description: "give exactly one of --openid or --authorization-code" }))).pipe(Command.withDescription("Query a user's Pay Score authorization record (by openid or authorization code)."))
+  byOpenidOrCode(
+    o,
+    (openid, appid) => Payscore.getPermissionsByOpenidResponse({ openid, params: { service_id: o.serviceId, appid } }),
+    (code) => Payscore.getPermissionsByAuthorizationCodeResponse({ authorization_code: code, params: { service_id: o.serviceId } })
+  )).pipe(Command.withDescription("Query a user's Pay Score authorization record (by openid or authorization code)."))
 
 const apply = Command.make("apply", {
   serviceId,
@@ -155,25 +161,16 @@ const terminate = Command.make("terminate", {
   sandbox,
   seed
 }, (o) =>
-  Option.isSome(o.openid) && Option.isNone(o.authorizationCode)
-    ? Option.isSome(o.appid)
-      ? lookup(
-        o,
-        Payscore.terminatePermissionsByOpenidResponse({
-          openid: o.openid.value,
-          data: { service_id: o.serviceId, appid: o.appid.value, reason: o.reason }
-        })
-      )
-      : report(o.json, new UsageError({ description: "--appid is required with --openid" }))
-    : Option.isSome(o.authorizationCode) && Option.isNone(o.openid)
-    ? lookup(
-      o,
+  byOpenidOrCode(
+    o,
+    (openid, appid) =>
+      Payscore.terminatePermissionsByOpenidResponse({ openid, data: { service_id: o.serviceId, appid, reason: o.reason } }),
+    (code) =>
       Payscore.terminatePermissionsByAuthorizationCodeResponse({
-        authorization_code: o.authorizationCode.value,
+        authorization_code: code,
         data: { service_id: o.serviceId, reason: o.reason }
       })
-    )
-    : report(o.json, new UsageError({ description: "give exactly one of --openid or --authorization-code" }))).pipe(
+  )).pipe(
     Command.withDescription("End a user's Pay Score authorization (by openid or authorization code).")
   )
 
