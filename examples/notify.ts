@@ -22,9 +22,8 @@ const NotifyServer = HttpServer.serve(Notifications.httpApp(handle)).pipe(
     port: Config.port("PORT").pipe(Config.withDefault(3000)),
     host: Config.string("HOST").pipe(Config.withDefault("127.0.0.1")) // behind your HTTPS proxy
   })),
-  // the APIv3 key (WECHATPAY_APIV3_KEY or _FILE), handled ids remembered in memory (one process),
-  // and the Verifier from the WECHATPAY_* variables
-  Layer.provide(Layer.mergeAll(Notifications.layerConfig(), Notifications.layerMemoryDedupe(), Wechatpay.layerConfig()))
+  // the APIv3 key (WECHATPAY_APIV3_KEY or _FILE), and the Verifier from the WECHATPAY_* variables
+  Layer.provide(Layer.merge(Notifications.layerConfig(), Wechatpay.layerConfig()))
 )
 
 NodeRuntime.runMain(Layer.launch(NotifyServer))

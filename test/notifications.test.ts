@@ -200,9 +200,9 @@ type Logged = Array<{ readonly level: string; readonly text: string }>
 
 /** `app` served on 127.0.0.1 for the span of `use(url)`, with an in-memory store unless given one. */
 const serving = <A, E>(
-  app: HttpApp.Default<never, Verifier.Verifier | Notifications.ApiV3Key | Notifications.Dedupe>,
+  app: HttpApp.Default<never, Verifier.Verifier | Notifications.ApiV3Key>,
   use: (url: string) => Effect.Effect<A, E>,
-  options: { readonly dedupe?: Notifications.DedupeService; readonly logged?: Logged } = {}
+  options: { readonly dedupe?: Notifications.DedupeService | "default"; readonly logged?: Logged } = {}
 ) =>
   Effect.gen(function*() {
     const url = yield* HttpServer.addressFormattedWith((address) => Effect.succeed(address))
@@ -212,7 +212,11 @@ const serving = <A, E>(
       Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
       Layer.provide(layers),
       Layer.provide(
-        options.dedupe === undefined ? Notifications.layerMemoryDedupe() : Layer.succeed(Notifications.Dedupe, options.dedupe)
+        options.dedupe === undefined
+          ? Notifications.layerMemoryDedupe()
+          : options.dedupe === "default"
+          ? Layer.empty
+          : Layer.succeed(Notifications.Dedupe, options.dedupe)
       ),
       Layer.provide(Logger.replace(
         Logger.defaultLogger,
@@ -370,6 +374,18 @@ describe("Notifications.httpApp over real HTTP", () => {
         assert.strictEqual((yield* deliver(url, n)).status, 204)
         assert.strictEqual(runs, 1)
       }))
+  })
+
+  it.live("without a store provided, the process-wide one in memory dedupes, across apps", () => {
+    let runs = 0
+    const app = () => Notifications.httpApp(() => Effect.sync(() => runs++))
+    return Effect.gen(function*() {
+      const n = yield* build()
+      yield* serving(app(), (url) => deliver(url, n), { dedupe: "default" })
+      const again = yield* serving(app(), (url) => deliver(url, n), { dedupe: "default" })
+      assert.strictEqual(again.status, 204)
+      assert.strictEqual(runs, 1)
+    })
   })
 
   it.live("a store that fails is answered 500 without running the handler", () => {

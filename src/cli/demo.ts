@@ -109,11 +109,7 @@ export const runDemo = Effect.gen(function*() {
   const notifications = yield* Queue.unbounded<Notifications.Notification>()
   const keys = yield* Deferred.make<Context.Context<Verifier.Verifier | Notifications.ApiV3Key>>()
   const handle = Notifications.httpApp((n) => Queue.offer(notifications, n))
-  const dedupe = Notifications.memoryDedupe()
-  const app = Effect.flatMap(
-    Deferred.await(keys),
-    (context) => Effect.provide(handle, Context.add(context, Notifications.Dedupe, dedupe))
-  )
+  const app = Effect.flatMap(Deferred.await(keys), (context) => Effect.provide(handle, context))
   const server = yield* Layer.build(
     HttpServer.serve(app).pipe(Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })))
   )

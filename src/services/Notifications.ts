@@ -359,15 +359,6 @@ export interface DedupeService {
 }
 
 /**
- * The store `httpApp` dedupes with: {@link layerMemoryDedupe} for a single
- * process, or a store of your own shared by several.
- *
- * @since 0.2.0
- * @category tags
- */
-export class Dedupe extends Context.Tag("effect-wechatpay/Notifications/Dedupe")<Dedupe, DedupeService>() {}
-
-/**
  * How long ids are remembered: WeChat Pay retries a notification for about a
  * day (0 s, 15 s, 15 s, 30 s, 180 s, 1800 s four times, 3600 s, then hourly),
  * so the default is 25 hours.
@@ -445,8 +436,21 @@ export const memoryDedupe = (options: MemoryDedupeOptions = {}): DedupeService =
 }
 
 /**
- * A {@link Dedupe} in memory ({@link memoryDedupe}), one for every
- * `httpApp` the layer is provided to.
+ * The store `httpApp` dedupes with. By default one {@link memoryDedupe} for
+ * the whole process, made the first time it is needed; provide another
+ * (`Layer.succeed(Notifications.Dedupe, store)`) to share one between
+ * processes, or {@link layerMemoryDedupe} for a fresh one.
+ *
+ * @since 0.2.0
+ * @category tags
+ */
+export class Dedupe extends Context.Reference<Dedupe>()("effect-wechatpay/Notifications/Dedupe", {
+  defaultValue: (): DedupeService => memoryDedupe()
+}) {}
+
+/**
+ * A fresh {@link Dedupe} in memory ({@link memoryDedupe}) with the given
+ * options, for the `httpApp`s the layer is provided to.
  *
  * @since 0.2.0
  * @category layers
@@ -528,7 +532,8 @@ const handleOnce = <E, R>(
  * their cause). Each notification is a span `Notifications.handle` with its
  * id and event type.
  *
- * Delivery is at least once: through the {@link Dedupe} store, the handler
+ * Delivery is at least once: through the {@link Dedupe} store (in memory
+ * unless another is provided), the handler
  * runs to success at most once per notification id; after a failure or an
  * interruption (the server shutting down, WeChat Pay hanging up) it runs
  * again on the next delivery, so it must tolerate a partial earlier run
@@ -544,7 +549,7 @@ const handleOnce = <E, R>(
  *   n._tag === "PayscoreUserService" ? Effect.log(n.resource.openid, n.resource.user_service_status) : Effect.void
  * )
  *
- * // provide Notifications.layerMemoryDedupe() (or a shared store), the APIv3 key and a Verifier
+ * // provide the APIv3 key and a Verifier (and, for several processes, a shared Notifications.Dedupe)
  * const router = HttpRouter.empty.pipe(HttpRouter.post("/wechatpay/notify", notify))
  * ```
  *
@@ -553,7 +558,7 @@ const handleOnce = <E, R>(
  */
 export const httpApp = <E, R>(
   handler: (notification: Notification) => Effect.Effect<unknown, E, R>
-): HttpApp.Default<never, R | Verifier | ApiV3Key | Dedupe> =>
+): HttpApp.Default<never, R | Verifier | ApiV3Key> =>
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     if (request.method !== "POST") return fail(405, "notifications are POSTed", { allow: "POST" })
