@@ -194,11 +194,15 @@ describe("where the sandbox delivers", () => {
       assert.strictEqual(reached, 0)
     }).pipe(Effect.scoped))
 
-  it.effect("a notifyTimeScale that is not a finite number ≥ 0 is refused", () =>
+  it.effect("a notifyTimeScale that is not a finite number ≥ 0, or a notifyUrl elsewhere, is refused", () =>
     Effect.gen(function*() {
       for (const notifyTimeScale of [Number.NaN, -1, Number.POSITIVE_INFINITY]) {
         const exit = yield* Effect.exit(Effect.scoped(Sandbox.make({ notifyTimeScale })))
         assert.isTrue(exit._tag === "Failure" && String(exit.cause).includes("notifyTimeScale"))
+      }
+      for (const notifyUrl of ["https://merchant.example.com/notify", "http://127.0.0.1.example.com/", "file:///etc/passwd"]) {
+        const exit = yield* Effect.exit(Effect.scoped(Sandbox.make({ notifyUrl })))
+        assert.isTrue(exit._tag === "Failure" && String(exit.cause).includes("notifyUrl"), notifyUrl)
       }
     }))
 })

@@ -388,6 +388,27 @@ describe("Notifications.httpApp over real HTTP", () => {
     })
   })
 
+  it.live("a store that dies after the handler succeeded: answered 204, logged; one whose claim dies: 500 and released", () => {
+    let runs = 0
+    const released: Array<string> = []
+    const logged: Logged = []
+    const dying = (on: "claim" | "complete"): Notifications.DedupeService => ({
+      claim: () => on === "claim" ? Effect.die(new Error("store crashed")) : Effect.succeed("claimed"),
+      complete: () => Effect.die(new Error("store crashed")),
+      release: (id) => Effect.sync(() => void released.push(id))
+    })
+    const app = Notifications.httpApp(() => Effect.sync(() => runs++))
+    return Effect.gen(function*() {
+      const n = yield* build()
+      assert.strictEqual((yield* serving(app, (url) => deliver(url, n), { dedupe: dying("complete"), logged })).status, 204)
+      assert.strictEqual(runs, 1)
+      assert.include(logged.find((l) => l.level === "ERROR")?.text, "store crashed")
+      assert.strictEqual((yield* serving(app, (url) => deliver(url, n), { dedupe: dying("claim") })).status, 500)
+      assert.strictEqual(runs, 1)
+      assert.lengthOf(released, 1, "the claim that may have been recorded was released")
+    })
+  })
+
   it.live("a store that fails is answered 500 without running the handler", () => {
     let runs = 0
     const broken: Notifications.DedupeService = {
@@ -419,7 +440,7 @@ describe("Notifications.memoryDedupe", () => {
       assert.strictEqual(yield* store.claim("EV-1", "e"), "claimed")
     }))
 
-  it.effect("only the holder of a claim settles it: a late failure of a lapsed claim does not forget a handled id", () =>
+  it.effect("only the holder releases a claim: a late failure of a lapsed claim does not forget a handled id; a late success counts", () =>
     Effect.gen(function*() {
       const store = Notifications.memoryDedupe({ claimMillis: 60_000 })
       assert.strictEqual(yield* store.claim("EV-2", "slow"), "claimed")
@@ -428,12 +449,24 @@ describe("Notifications.memoryDedupe", () => {
       yield* store.complete("EV-2", "fast")
       yield* store.release("EV-2", "slow")
       assert.strictEqual(yield* store.claim("EV-2", "third"), "handled")
-      // nor does a lapsed holder's success overwrite another's claim
+      // a handler that outlived its claim still succeeded: the id is handled, and stays so when the
+      // delivery that claimed it since fails
       assert.strictEqual(yield* store.claim("EV-3", "slow"), "claimed")
       yield* TestClock.adjust("61 seconds")
       assert.strictEqual(yield* store.claim("EV-3", "fast"), "claimed")
       yield* store.complete("EV-3", "slow")
-      assert.strictEqual(yield* store.claim("EV-3", "third"), "busy", "still held by fast")
+      yield* store.release("EV-3", "fast")
+      assert.strictEqual(yield* store.claim("EV-3", "third"), "handled")
+    }))
+
+  it.effect("a claim being handled is never forgotten to make room; the options are checked", () =>
+    Effect.gen(function*() {
+      const store = Notifications.memoryDedupe({ maxEntries: 2 })
+      for (const id of ["A", "B", "C"]) assert.strictEqual(yield* store.claim(id, id), "claimed")
+      assert.strictEqual(yield* store.claim("A", "again"), "busy", "A is still held")
+      for (const options of [{ maxEntries: Number.NaN }, { ttlMillis: -1 }, { claimMillis: 0 }]) {
+        assert.throws(() => Notifications.memoryDedupe(options), RangeError)
+      }
     }))
 
   it.effect("holds at most maxEntries ids, forgetting the oldest first", () =>

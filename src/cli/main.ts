@@ -23,6 +23,7 @@ import * as Redacted from "effect/Redacted"
 import * as path from "node:path"
 import { VERSION } from "../internal/version.js"
 import { Sandbox } from "../sandbox/index.js"
+import { isLoopbackUrl } from "../sandbox/notify.js"
 import * as BusinessCircle from "../services/BusinessCircle.js"
 import * as Payscore from "../services/Payscore.js"
 import type * as Signer from "../services/Signer.js"
@@ -252,7 +253,12 @@ const sandboxCommand = Command.make("sandbox", {
     Options.optional
   ),
   notifyUrl: Options.text("notify-url").pipe(
-    Options.withDescription("Where to deliver notifications (a merchant server; http on loopback is fine)."),
+    Options.withDescription("Where to deliver notifications: a merchant server on this machine (http is fine)."),
+    Options.mapEffect((url) =>
+      isLoopbackUrl(url)
+        ? Effect.succeed(url)
+        : Effect.fail(ValidationError.invalidValue(HelpDoc.p("--notify-url must be on this machine (127.x.x.x, [::1], localhost)")))
+    ),
     Options.optional
   ),
   out: Options.directory("out").pipe(

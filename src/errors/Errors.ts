@@ -197,7 +197,9 @@ export type NetworkErrorReason = typeof NetworkErrorReason.Type
 /**
  * Nothing usable came back: the connection failed or dropped, the request
  * timed out, the URL could not be built, or the answer was larger than the
- * library reads (`reason` says which). `Transport` and `Timeout` are retried.
+ * library reads (`reason` says which). `Transport` and `Timeout` are retried
+ * for a query; a POST (apply, terminate) is not sent again, since WeChat Pay
+ * may have acted on it: query to find out before sending it yourself.
  *
  * @since 0.1.0
  * @category errors
@@ -268,7 +270,8 @@ export class NetworkError extends Schema.TaggedError<NetworkError>()("NetworkErr
 
   /**
    * Whether the failure may go away on another attempt: `Transport` and
-   * `Timeout`.
+   * `Timeout`. Whether another attempt is safe is another matter: for a
+   * POST the first may have been acted on.
    *
    * @since 0.2.0
    */

@@ -573,6 +573,9 @@ export const make = (options: Options = {}): Effect.Effect<Service, ServeError, 
     if (!(Number.isFinite(timeScale) && timeScale >= 0)) {
       return yield* Effect.dieMessage(`Sandbox: notifyTimeScale must be a finite number ≥ 0, got ${timeScale}`)
     }
+    if (options.notifyUrl !== undefined && !Notify.isLoopbackUrl(options.notifyUrl)) {
+      return yield* Effect.dieMessage("Sandbox: notifyUrl must be an http(s) URL on this machine (127.x.x.x, [::1], localhost)")
+    }
     const mchid = options.mchid ?? "1900000001"
     const withCertificates = options.platformCertificates ?? true
     // the key pairs are generated side by side (on libuv's thread pool)

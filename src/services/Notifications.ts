@@ -18,6 +18,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as LogLevel from "effect/LogLevel"
 import * as ParseResult from "effect/ParseResult"
 import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
@@ -334,20 +335,22 @@ export type Claim = "claimed" | "handled" | "busy"
 /**
  * Where `httpApp` remembers which notifications it handled, shared by every
  * process that receives them. Each delivery claims the notification id with
- * a token of its own, and only the holder of the claim may settle it:
+ * a token of its own:
  *
  * - `claim(id, token)`: `"handled"` if the id was handled, `"busy"` if
  *   another token holds it, otherwise the id is now held by `token` (for a
  *   limited time, so a process that dies while handling does not hold it for
  *   ever) and the answer is `"claimed"`;
- * - `complete(id, token)`: if `token` still holds the id, it is handled from
- *   now on (for a day or more: WeChat Pay delivers for about a day);
- * - `release(id, token)`: if `token` still holds the id, it is free again; a
- *   handled id is never released.
+ * - `complete(id, token)`: the id is handled from now on (for a day or more:
+ *   WeChat Pay delivers for about a day), whoever holds it: a success is
+ *   never lost, even one that outlived its claim;
+ * - `release(id, token)`: if `token` still holds the id, it is free again;
+ *   another's claim and a handled id are left as they are.
  *
  * `httpApp` calls these uninterruptibly: a store over the network bounds each
  * call in time itself and fails with a `DedupeError` (WeChat Pay is answered
- * `500` and delivers again later).
+ * `500` and delivers again later). After a failed `claim` it releases once,
+ * in case the claim was recorded before the failure.
  *
  * @since 0.2.0
  * @category models
@@ -379,7 +382,7 @@ export interface MemoryDedupeOptions {
   readonly ttlMillis?: number | undefined
   /** How long a claim holds before it lapses, in case a handler never ends (default 10 minutes). */
   readonly claimMillis?: number | undefined
-  /** The most ids kept; past it the oldest are forgotten first (default 100,000). */
+  /** The most ids kept; past it the oldest handled ids are forgotten first, never a claim being handled (default 100,000). */
   readonly maxEntries?: number | undefined
 }
 
@@ -392,28 +395,38 @@ export interface MemoryDedupeOptions {
  * @category constructors
  */
 export const memoryDedupe = (options: MemoryDedupeOptions = {}): DedupeService => {
-  const ttl = options.ttlMillis ?? DEDUPE_TTL_MILLIS
-  const claimFor = options.claimMillis ?? 10 * 60_000
-  const maxEntries = Math.max(1, options.maxEntries ?? 100_000)
+  const setting = (name: keyof MemoryDedupeOptions, fallback: number): number => {
+    const value = options[name] ?? fallback
+    if (!(Number.isFinite(value) && value >= 1)) {
+      throw new RangeError(`memoryDedupe: ${name} must be a finite number ≥ 1, got ${value}`)
+    }
+    return value
+  }
+  const ttl = setting("ttlMillis", DEDUPE_TTL_MILLIS)
+  const claimFor = setting("claimMillis", 10 * 60_000)
+  const maxEntries = setting("maxEntries", 100_000)
   // insertion order is age order: an entry is deleted before it is set again
   const entries = new Map<string, { readonly token: string | undefined; readonly until: number }>()
   let nextSweep = 0
+  /** Once a minute: forgets what has expired. */
   const sweep = (now: number) => {
-    if (now < nextSweep && entries.size < maxEntries) return
+    if (now < nextSweep) return
     nextSweep = now + 60_000
     for (const [id, entry] of entries) if (entry.until <= now) entries.delete(id)
-    for (const id of entries.keys()) {
-      if (entries.size < maxEntries) break
-      entries.delete(id)
+  }
+  /** At the bound: forgets the oldest handled (or expired) ids, never a live claim. */
+  const makeRoom = (now: number) => {
+    if (entries.size < maxEntries) return
+    for (const [id, entry] of entries) {
+      if (entry.token === undefined || entry.until <= now) {
+        entries.delete(id)
+        if (entries.size < maxEntries) return
+      }
     }
   }
   const put = (id: string, token: string | undefined, until: number) => {
     entries.delete(id)
     entries.set(id, { token, until })
-  }
-  const held = (id: string, token: string, now: number) => {
-    const entry = entries.get(id)
-    return entry !== undefined && entry.token === token && entry.until > now
   }
   return {
     claim: (id, token) =>
@@ -421,16 +434,19 @@ export const memoryDedupe = (options: MemoryDedupeOptions = {}): DedupeService =
         const entry = entries.get(id)
         if (entry !== undefined && entry.until > now) return entry.token === undefined ? "handled" : "busy"
         sweep(now)
+        makeRoom(now)
         put(id, token, now + claimFor)
         return "claimed"
       }),
-    complete: (id, token) =>
+    complete: (id) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
-        if (held(id, token, now)) put(id, undefined, now + ttl)
+        if (!entries.has(id)) makeRoom(now)
+        put(id, undefined, now + ttl)
       }),
     release: (id, token) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
-        if (held(id, token, now)) entries.delete(id)
+        const entry = entries.get(id)
+        if (entry !== undefined && entry.token === token && entry.until > now) entries.delete(id)
       })
   }
 }
@@ -477,8 +493,12 @@ const fail = (status: number, message: string, headers?: Record<string, string>)
 
 const noContent = HttpServerResponse.empty({ status: 204 })
 
-/** Logs a store failure; the caller answers 500 or, once handled, 204. */
-const storeFailed = (error: DedupeError) => Effect.logError("WeChat Pay notification: the dedupe store failed", error.message)
+/** Runs a store call; a failure or a defect is logged and answered `undefined` (the caller answers 500, or 204 once handled). */
+const store = <A>(call: Effect.Effect<A, DedupeError>): Effect.Effect<A | undefined> =>
+  Effect.catchAllCause(
+    call,
+    (cause) => Effect.as(Effect.logError("WeChat Pay notification: the dedupe store failed", cause), undefined)
+  )
 
 /**
  * Runs `handler` at most once for a notification handled to success, through
@@ -492,20 +512,22 @@ const handleOnce = <E, R>(
 ): Effect.Effect<HttpServerResponse.HttpServerResponse, never, R> =>
   Effect.uninterruptibleMask((restore) =>
     Effect.gen(function*() {
+      const { id } = notification
       const token = crypto.randomUUID()
-      const claim = yield* Effect.either(dedupe.claim(notification.id, token))
-      if (Either.isLeft(claim)) {
-        yield* storeFailed(claim.left)
+      const claim = yield* store(dedupe.claim(id, token))
+      if (claim === undefined) {
+        // the claim may have been recorded before the store failed
+        yield* store(dedupe.release(id, token))
         return fail(500, "the notification could not be handled; deliver it again later")
       }
-      if (claim.right === "handled") return noContent
-      if (claim.right === "busy") return fail(500, "this notification is being handled; deliver it again later")
+      if (claim === "handled") return noContent
+      if (claim === "busy") return fail(500, "this notification is being handled; deliver it again later")
       const outcome = yield* Effect.exit(restore(handler(notification)))
       if (Exit.isSuccess(outcome)) {
-        yield* Effect.catchAll(dedupe.complete(notification.id, token), storeFailed)
+        yield* store(dedupe.complete(id, token))
         return noContent
       }
-      yield* Effect.catchAll(dedupe.release(notification.id, token), storeFailed)
+      yield* store(dedupe.release(id, token))
       yield* Cause.isInterruptedOnly(outcome.cause)
         ? Effect.logWarning("WeChat Pay notification: the handler was interrupted; it runs again on the next delivery")
         : Effect.logError("WeChat Pay notification: the handler failed; WeChat Pay delivers it again later", outcome.cause)
@@ -570,7 +592,12 @@ export const httpApp = <E, R>(
     const parsed = yield* Effect.either(parse({ headers: request.headers, body: body.right }))
     if (Either.isLeft(parsed)) {
       const error = parsed.left
-      yield* Effect.logWarning("WeChat Pay notification refused", error.message)
+      // an unsigned request can come from anyone: not worth a warning each
+      yield* Effect.logWithLevel(
+        error._tag === "SignatureError" && error.reason === "MissingHeaders" ? LogLevel.Debug : LogLevel.Warning,
+        "WeChat Pay notification refused",
+        error.message
+      )
       return error._tag === "SignatureError"
         ? fail(401, `the signature does not verify (${error.reason})`)
         : fail(400, error._tag === "DecryptError" ? "the resource does not decrypt" : "the notification does not decode")
