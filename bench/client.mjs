@@ -154,7 +154,7 @@ const makeEffect = async (config) => {
     Layer.succeed(Wechatpay.BaseUrl, opts.baseUrl),
     httpLayer
   )
-  // BENCH_TWEAKS=no-timeout,same-timeout,no-retry,no-tracer: A/B experiments on the request path (not used by run.mjs defaults)
+  // BENCH_TWEAKS=no-timeout,same-timeout,no-retry,no-tracer,no-single-flight: A/B experiments on the request path (not used by run.mjs defaults)
   const tweaks = new Set((process.env.BENCH_TWEAKS ?? "").split(",").filter(Boolean))
   const extra = []
   if (tweaks.has("no-timeout")) extra.push(Layer.succeed(Wechatpay.RequestTimeout, Number.POSITIVE_INFINITY))
@@ -162,6 +162,7 @@ const makeEffect = async (config) => {
   if (tweaks.has("same-timeout")) extra.push(Layer.succeed(Wechatpay.RequestTimeout, "10 seconds"))
   if (tweaks.has("no-retry")) extra.push(Layer.succeed(Wechatpay.Retry, { maxAttempts: 1, baseDelay: 0, maxDelay: 0, jitter: false }))
   if (tweaks.has("no-tracer")) extra.push(Layer.setTracerEnabled(false))
+  if (tweaks.has("no-single-flight")) extra.push(Layer.succeed(Wechatpay.SingleFlight, { run: (_key, effect) => effect }))
   const runtime = ManagedRuntime.make(extra.length === 0 ? layer : Layer.mergeAll(layer, ...extra))
   await runtime.runtime()
   const call = (i) => {

@@ -21,9 +21,10 @@ export const shortUrl = (url) => {
   return d !== -1 ? url.slice(d + 1) : url.replace(/^file:\/\/.*\/bench\//, "bench/")
 }
 
-// A handful of users so the server caches a few dozen bodies, not one.
-const USERS = Array.from({ length: 8 }, (_, i) => ({
-  openid: `oUpF8uMuAJO_M2pxb1Q9zNjWeS6${String.fromCharCode(97 + i)}`,
+// Enough users that the lookups in flight at once (up to 32) are all different: a client that
+// shares identical lookups in flight (effect-wechatpay's single-flight) makes every call too.
+const USERS = Array.from({ length: 64 }, (_, i) => ({
+  openid: `oUpF8uMuAJO_M2pxb1Q9zNjWeS6${String(i).padStart(2, "0")}`,
   code: `1234323JKHDFE12432${String(i).padStart(2, "0")}`
 }))
 

@@ -64,9 +64,10 @@ describe(`timeouts and interruption on the live clock, over real HTTP (undici)`,
   it.live("many lookups timing out at once each fail alone, and every request is aborted", () =>
     withHangingServer((stats) =>
       Effect.gen(function*() {
+        // twenty different users (identical lookups in flight would share one call)
         const errors = yield* Effect.forEach(
-          Array.from({ length: 20 }),
-          () => Effect.flip(query),
+          Array.from({ length: 20 }, (_, i) => `${OPENID}${i}`),
+          (openid) => Effect.flip(Payscore.getPermissionsByOpenid({ openid, params: { service_id: SERVICE_ID, appid: APPID } })),
           { concurrency: "unbounded" }
         ).pipe(Effect.provideService(Wechatpay.RequestTimeout, "300 millis"))
         assert.strictEqual(errors.filter((e) => e._tag === "NetworkError" && e.reason === "Timeout").length, 20)

@@ -75,7 +75,12 @@ describe("a layerUndici client wrapped by the user: nothing a lookup sent stays 
       Effect.gen(function*() {
         process.on("warning", onWarning)
         const lookups = yield* Effect.fork(
-          Effect.forEach(Array.from({ length: 20 }), () => lookupEither, { concurrency: "unbounded" })
+          // twenty different users (identical lookups in flight would share one call)
+          Effect.forEach(
+            Array.from({ length: 20 }, (_, i) => `oUser${i}`),
+            (openid) => Effect.either(Payscore.getPermissionsByOpenid({ openid, params: { service_id: SERVICE_ID, appid: APPID } })),
+            { concurrency: "unbounded" }
+          )
         )
         // each lookup's first send is aborted when the client gives it up (at 100 ms), while the
         // lookups go on with their next sends (until about 300 ms)

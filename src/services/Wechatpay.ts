@@ -8,6 +8,7 @@
  */
 import type * as Headers from "@effect/platform/Headers"
 import type * as HttpClient from "@effect/platform/HttpClient"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
@@ -20,11 +21,49 @@ import {
   type WechatpayError
 } from "../errors/Errors.js"
 import { exchange, type Exchange, type Outgoing } from "../internal/pipeline.js"
+import { BaseUrl } from "../internal/references.js"
+import { SingleFlight } from "../internal/singleFlight.js"
+
+export {
+  /**
+   * A single-flight map of a layer's own, instead of the
+   * process's.
+   *
+   * @since 0.2.0
+   * @category layers
+   */
+  layerSingleFlight,
+  /**
+   * A single-flight map of its own.
+   *
+   * @since 0.2.0
+   * @category constructors
+   */
+  makeSingleFlight,
+  /**
+   * Where GET lookups in flight are shared: identical lookups (same
+   * merchant, host, endpoint and input) at the same time make one call and
+   * get its answer, success or typed error; a caller that leaves does not
+   * cancel the call for the others, the last one does. A
+   * `Context.Reference`: by default one map for the process.
+   *
+   * @since 0.2.0
+   * @category references
+   */
+  SingleFlight,
+  /**
+   * The shape of {@link SingleFlight}.
+   *
+   * @since 0.2.0
+   * @category models
+   */
+  type SingleFlightService
+} from "../internal/singleFlight.js"
 import { parseErrorBody } from "../protocol/errorBody.js"
 import { SignatureFailure } from "../protocol/failures.js"
 import * as Url from "../protocol/url.js"
 import { signatureHeaders } from "../protocol/verification.js"
-import type { Signer } from "./Signer.js"
+import { Signer } from "./Signer.js"
 import { Verifier } from "./Verifier.js"
 
 export {
@@ -223,8 +262,6 @@ const toResponse = <A>(data: A, exchange: Exchange): WechatpayResponse<A> => ({
   headers: exchange.headers,
   requestId: exchange.headers["request-id"]
 })
-
-const toData = <A>(data: A): A => data
 
 type Decoder<A> = (u: unknown) => Either.Either<A, ParseResult.ParseError>
 
@@ -443,7 +480,7 @@ export const endpoint = <RA, RI, A, AI>(options: EndpointOptions<RA, RI, A, AI>)
       }
     })
   }
-  const call = <B>(input: RI, select: Select<A, B>): Effect.Effect<B, WechatpayError, Requirements> => {
+  const call = (input: RI): Effect.Effect<WechatpayResponse<A>, WechatpayError, Requirements> => {
     const request = validate(input)
     if (Either.isLeft(request)) return failed(invalidRequest(name, request.left))
     const canonical = options.url(request.right)
@@ -452,12 +489,24 @@ export const endpoint = <RA, RI, A, AI>(options: EndpointOptions<RA, RI, A, AI>)
     }
     const body = jsonOf(request.right)
     if (Either.isLeft(body)) return failed(body.left)
-    return Effect.withSpan(send({ method, canonical, body: body.right, idempotent }, decoder, select), name, {
-      captureStackTrace: false,
-      attributes: { "wechatpay.path": canonical }
-    })
+    const sent = method === "GET"
+      ? shared(canonical)
+      : send({ method, canonical, body: body.right, idempotent }, decoder, toResponse)
+    return Effect.withSpan(sent, name, { captureStackTrace: false, attributes: { "wechatpay.path": canonical } })
   }
-  return Object.assign((input: RI) => call(input, toResponse), { data: (input: RI) => call(input, toData) })
+  /**
+   * A GET, shared with the identical ones in flight (same merchant, host,
+   * endpoint and path): the first caller's call, with its settings, answers
+   * them all.
+   */
+  const shared = (canonical: string): Effect.Effect<WechatpayResponse<A>, WechatpayError, Requirements> =>
+    Effect.contextWithEffect((context: Context.Context<Requirements>) =>
+      Context.get(context, SingleFlight).run(
+        `${Context.get(context, Signer).mchid}\n${Context.get(context, BaseUrl)}\n${name}\n${canonical}`,
+        send({ method, canonical, idempotent }, decoder, toResponse)
+      )
+    )
+  return Object.assign(call, { data: (input: RI) => Effect.map(call(input), (response) => response.data) })
 }
 
 /**
