@@ -33,6 +33,13 @@ export * as Aead from "./services/Aead.js"
 export * as Notifications from "./services/Notifications.js"
 
 /**
+ * Per-merchant rate limits, in one process or shared through Redis.
+ *
+ * @since 0.2.0
+ */
+export * as RateLimit from "./services/RateLimit.js"
+
+/**
  * Request signing (`Signer.Signer`, `Signer.layer`).
  *
  * @since 0.1.0
@@ -106,6 +113,11 @@ export {
    * @category errors
    */
   NetworkError,
+  /**
+   * @since 0.2.0
+   * @category errors
+   */
+  RateLimitError,
   /**
    * @since 0.1.0
    * @category errors

@@ -397,7 +397,19 @@ export class BusinessError extends Schema.TaggedError<BusinessError>()("Business
    * @since 0.1.0
    */
   get retryable(): boolean {
-    return this.status === 429 || this.status >= 500
+    return this.status === 429 || this.status >= 500 || this.rateLimited
+  }
+
+  /**
+   * Whether WeChat Pay refused the request for the merchant's rate limit:
+   * HTTP 429, or the codes `FREQUENCY_LIMITED` and `RATELIMIT_EXCEED`
+   * (whatever the status). Such answers are retried with backoff; a fleet
+   * shares its budget with `RateLimit.layer` so that they stay rare.
+   *
+   * @since 0.2.0
+   */
+  get rateLimited(): boolean {
+    return this.status === 429 || this.code === "FREQUENCY_LIMITED" || this.code === "RATELIMIT_EXCEED"
   }
 
   /**
@@ -563,6 +575,39 @@ export class DedupeError extends Schema.TaggedError<DedupeError>()("DedupeError"
 }
 
 /**
+ * A lookup was held back by the merchant's own rate limit
+ * (`RateLimit.layer`), before anything was sent:
+ *
+ * - `Exceeded`: over the budget, with `onExceeded: "fail"`; `retryAfterMillis`
+ *   says when a token is free again;
+ * - `StoreUnavailable`: the limiter's store (Redis) did not answer, so the
+ *   budget could not be checked and nothing was sent.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class RateLimitError extends Schema.TaggedError<RateLimitError>()("RateLimitError", {
+  reason: Schema.Literal("Exceeded", "StoreUnavailable"),
+  /** The endpoint's name, e.g. `BusinessCircle.getUserAuthorization`. */
+  endpoint: Schema.String,
+  mchid: Schema.String,
+  limit: Schema.Number,
+  retryAfterMillis: Schema.optional(Schema.Number),
+  cause: Schema.optional(Schema.Defect)
+}) {
+  /**
+   * @since 0.2.0
+   */
+  override get message(): string {
+    return this.reason === "Exceeded"
+      ? `${this.endpoint}: over the rate limit of ${this.limit}/s for merchant ${this.mchid}${
+        this.retryAfterMillis === undefined ? "" : ` (retry after ${this.retryAfterMillis} ms)`
+      }`
+      : `${this.endpoint}: the rate limiter's store did not answer; nothing was sent`
+  }
+}
+
+/**
  * Platform certificates could not be downloaded or trusted.
  *
  * - `NotAvailable`: 404 `RESOURCE_NOT_EXISTS`: the merchant has no platform
@@ -611,6 +656,7 @@ export class CertificateError extends Schema.TaggedError<CertificateError>()("Ce
  * @category models
  */
 export type WechatpayError =
+  | RateLimitError
   | SignatureError
   | NetworkError
   | BusinessError

@@ -109,6 +109,7 @@ export const makeAutoCertificates = (
         Effect.catchTags({
           BusinessError: (e) => Effect.fail(certificateError(new CertificateFailure("Download", e.message), e.requestId)),
           NetworkError: (e) => Effect.fail(certificateError(new CertificateFailure("Download", e.message), e.requestId)),
+          RateLimitError: (e) => Effect.fail(certificateError(new CertificateFailure("Download", e.message), undefined)),
           SignatureError: (e) => Effect.fail(certificateError(new CertificateFailure("Download", e.message), e.requestId))
         }),
         Effect.tap((delivered: ReadonlyArray<RingKey>) =>

@@ -18,9 +18,10 @@ import * as Either from "effect/Either"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
-import { BusinessError, NetworkError, type SignatureError } from "../errors/Errors.js"
+import { BusinessError, NetworkError, type RateLimitError, type SignatureError } from "../errors/Errors.js"
 import { joinUrl } from "../protocol/url.js"
 import { contentLength, readAtMost } from "./body.js"
+import { RateLimits } from "../services/RateLimit.js"
 import { Signer } from "../services/Signer.js"
 import {
   BaseUrl,
@@ -71,6 +72,8 @@ export interface Outgoing {
    * is not. 429 and 5xx answers are retried either way.
    */
   readonly idempotent?: boolean | undefined
+  /** The endpoint's name: what a `RateLimit` budget is kept by. */
+  readonly endpoint?: string | undefined
 }
 
 /** Header names whose values are secret: redacted wherever the platform records headers. */
@@ -184,7 +187,7 @@ const retrySchedule = (setting: RetrySetting): Schedule.Schedule<unknown, Networ
 export const exchange = <A, E>(
   outgoing: Outgoing,
   finish: (exchange: Exchange) => Effect.Effect<A, E>
-): Effect.Effect<A, E | NetworkError | BusinessError | SignatureError, Signer | HttpClient.HttpClient> =>
+): Effect.Effect<A, E | NetworkError | BusinessError | SignatureError | RateLimitError, Signer | HttpClient.HttpClient> =>
   Effect.contextWithEffect((context: Context.Context<Signer | HttpClient.HttpClient>) => {
     const { body = "", canonical, method } = outgoing
     const idempotent = outgoing.idempotent ?? method === "GET"
@@ -199,7 +202,12 @@ export const exchange = <A, E>(
     const origin = { method, path: canonical }
     let host = 0
     let attempts = 0
-    type Final = E | NetworkError | BusinessError | SignatureError
+    type Final = E | NetworkError | BusinessError | SignatureError | RateLimitError
+    const limits = Context.get(context, RateLimits)
+    // every attempt takes a token of the merchant's budget for the endpoint, before it is signed
+    const authorize = limits === undefined || outgoing.endpoint === undefined
+      ? signer.authorize(method, canonical, body)
+      : Effect.zipRight(limits.take(signer.mchid, outgoing.endpoint), signer.authorize(method, canonical, body))
 
     const send = (authorization: string) => {
       const headers: Record<string, string> = { accept: "application/json", "user-agent": USER_AGENT, authorization }
@@ -239,7 +247,7 @@ export const exchange = <A, E>(
 
     // an attempt fails with what may be retried, and succeeds with the answer or with what may not
     const attempt = Effect.clockWith((clock) =>
-      Effect.flatMap(signer.authorize(method, canonical, body), (authorization) => {
+      Effect.flatMap(authorize, (authorization) => {
         attempts++
         return Effect.flatMap(timed(authorization), ([response, bytes]) =>
           Effect.zipRight(

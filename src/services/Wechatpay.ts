@@ -491,7 +491,7 @@ export const endpoint = <RA, RI, A, AI>(options: EndpointOptions<RA, RI, A, AI>)
     if (Either.isLeft(body)) return failed(body.left)
     const sent = method === "GET"
       ? shared(canonical)
-      : send({ method, canonical, body: body.right, idempotent }, decoder, toResponse)
+      : send({ method, canonical, body: body.right, idempotent, endpoint: name }, decoder, toResponse)
     return Effect.withSpan(sent, name, { captureStackTrace: false, attributes: { "wechatpay.path": canonical } })
   }
   /**
@@ -503,7 +503,7 @@ export const endpoint = <RA, RI, A, AI>(options: EndpointOptions<RA, RI, A, AI>)
     Effect.contextWithEffect((context: Context.Context<Requirements>) =>
       Context.get(context, SingleFlight).run(
         `${Context.get(context, Signer).mchid}\n${Context.get(context, BaseUrl)}\n${name}\n${canonical}`,
-        send({ method, canonical, idempotent }, decoder, toResponse)
+        send({ method, canonical, idempotent, endpoint: name }, decoder, toResponse)
       )
     )
   return Object.assign(call, { data: (input: RI) => Effect.map(call(input), (response) => response.data) })
@@ -554,7 +554,7 @@ export const get = <A, I>(
     }
   }
   const canonical = path + Url.query(options.query)
-  return Effect.withSpan(send({ method: "GET", canonical }, Schema.decodeUnknownEither(options.schema), toResponse), "Wechatpay.get", {
+  return Effect.withSpan(send({ method: "GET", canonical, endpoint: "Wechatpay.get" }, Schema.decodeUnknownEither(options.schema), toResponse), "Wechatpay.get", {
     captureStackTrace: false,
     attributes: { "wechatpay.path": canonical }
   })
