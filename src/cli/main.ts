@@ -261,6 +261,17 @@ const sandboxCommand = Command.make("sandbox", {
     ),
     Options.optional
   ),
+  rateLimit: Options.integer("rate-limit").pipe(
+    Options.withDescription(
+      "Answer 429 FREQUENCY_LIMITED past this many requests per second from one merchant to one endpoint (a whole number > 0; default: no limit)."
+    ),
+    Options.mapEffect((limit) =>
+      Number.isSafeInteger(limit) && limit > 0
+        ? Effect.succeed(limit)
+        : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--rate-limit must be a whole number > 0, got ${limit}`)))
+    ),
+    Options.optional
+  ),
   out: Options.directory("out").pipe(
     Options.withDescription("Where to write the key files a client needs (default: a new temporary directory)."),
     Options.optional
@@ -269,7 +280,8 @@ const sandboxCommand = Command.make("sandbox", {
 }, (o) =>
   Effect.gen(function*() {
     const data = yield* Option.match(o.seed, { onNone: () => Effect.succeed(Sandbox.demoSeed), onSome: Sandbox.loadSeed })
-    const server = yield* Sandbox.make({ port: o.port, seed: data, notifyUrl: Option.getOrUndefined(o.notifyUrl) })
+    const rateLimit = Option.getOrUndefined(o.rateLimit)
+    const server = yield* Sandbox.make({ port: o.port, seed: data, notifyUrl: Option.getOrUndefined(o.notifyUrl), rateLimit })
     // a directory of our own is removed again when the sandbox stops
     const dir = Option.isSome(o.out)
       ? o.out.value
@@ -286,9 +298,14 @@ const sandboxCommand = Command.make("sandbox", {
       WECHATPAY_APIV3_KEY_FILE: files.apiV3Key
     }
     if (o.json) {
-      yield* Console.log(JSON.stringify({ baseUrl: server.baseUrl, env }))
+      yield* Console.log(JSON.stringify({ baseUrl: server.baseUrl, env, rateLimit: rateLimit ?? null }))
     } else {
       yield* Console.log(`WeChat Pay sandbox listening on ${server.baseUrl} (Ctrl-C to stop)`)
+      yield* Console.log(
+        rateLimit === undefined
+          ? "No rate limit (start it with --rate-limit <n> to have one)."
+          : `Rate limit: ${rateLimit} requests per second from one merchant to one endpoint; more are answered 429 FREQUENCY_LIMITED.`
+      )
       yield* Console.log(`Key files for a client are in ${dir} (sandbox-only keys, generated for this run).`)
       yield* Console.log("Point a client at it with:")
       for (const [k, v] of Object.entries(env)) yield* Console.log(`  export ${k}=${v}`)
@@ -301,6 +318,7 @@ const sandboxCommand = Command.make("sandbox", {
         yield* Console.log(`  curl -X POST ${server.baseUrl}${route} -d '${JSON.stringify(body)}'`)
       }
       yield* Console.log(`  curl ${server.baseUrl}/sandbox/notifications   # what was delivered, and the answers`)
+      yield* Console.log(`  curl ${server.baseUrl}/sandbox/request-counts   # requests per second, endpoint and merchant`)
     }
     return yield* Effect.never
   }).pipe(

@@ -286,6 +286,30 @@ export interface ReceivedRequest {
 }
 
 /**
+ * The requests to one route from one merchant in one calendar second, as
+ * `requestCounts` and `GET /sandbox/request-counts` list them: what a fleet
+ * of clients really sent, seen from WeChat Pay's side.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface RequestCount {
+  readonly route: Engine.Route
+  /**
+   * The mchid the request's `Authorization` header names (checked or not);
+   * `""` for a request without a well-formed header, and for the requests
+   * of merchants met in a second after its first 100 (route, mchid) pairs.
+   */
+  readonly mchid: string
+  /** The calendar second: Unix time in whole seconds (`Math.floor(millis / 1000)`). */
+  readonly second: number
+  /** Every request in that second, answered or limited. */
+  readonly count: number
+  /** Of them, the ones the rate limit answered `429 FREQUENCY_LIMITED`. */
+  readonly limited: number
+}
+
+/**
  * The sandbox's identity and key material. The merchant private key is only
  * known when the sandbox generated it.
  *
@@ -366,6 +390,18 @@ export interface Service {
   readonly clearFaults: Effect.Effect<void>
   /** The requests received most recently (up to `requestLog` of them), oldest first. */
   readonly requests: Effect.Effect<ReadonlyArray<ReceivedRequest>>
+  /**
+   * The requests to each route per merchant and calendar second over the
+   * last hour (3600 seconds), by second, then route: every request to a
+   * WeChat Pay route counts, answered or limited. Also at
+   * `GET /sandbox/request-counts`.
+   */
+  readonly requestCounts: Effect.Effect<ReadonlyArray<RequestCount>>
+  /**
+   * Forgets every count, and with them what the current second's requests
+   * used of the rate limit.
+   */
+  readonly resetRequestCounts: Effect.Effect<void>
   /** The platform certificates `GET /v3/certificates` lists now, oldest first. */
   readonly certificates: Effect.Effect<ReadonlyArray<{ readonly serial: string; readonly pem: string }>>
   /**
@@ -458,6 +494,24 @@ export interface Options {
    * see a day of deliveries in under two minutes. A finite number ≥ 0.
    */
   readonly notifyTimeScale?: number | undefined
+  /**
+   * WeChat Pay's per-merchant limit on each endpoint: at most this many
+   * requests per second from one merchant to one route, a number for every
+   * route or a record for the routes it names (the others have no limit).
+   * A whole number > 0. Default: no limit.
+   *
+   * Seconds are calendar seconds of the sandbox's `Clock`, fixed windows
+   * aligned to the wall clock (`Math.floor(Date.now() / 1000)`), not a
+   * sliding second: a burst may get up to the limit at the end of one second
+   * and again at the start of the next. The merchant is the mchid the
+   * `Authorization` header names (`""` without a well-formed header). Every
+   * request to a WeChat Pay route counts, whether it is signed, valid or
+   * limited itself; one past the limit in its second is answered
+   * `429 FREQUENCY_LIMITED` (signed like the sandbox's other errors) before
+   * its signature is checked, its body read or anything done. See
+   * `requestCounts`.
+   */
+  readonly rateLimit?: number | Partial<Readonly<Record<Engine.Route, number>>> | undefined
   /** How many recent requests `requests` keeps (default 1000); their URLs are kept to 1024 characters. */
   readonly requestLog?: number | undefined
   /**
@@ -546,6 +600,29 @@ const serverTimeouts = (timeouts: Options["timeouts"]) => {
   }
 }
 
+/** The limit of each route from the `rateLimit` option, or what is wrong with it. */
+const rateLimits = (option: Options["rateLimit"]): Partial<Record<Engine.Route, number>> | string => {
+  const valid = (n: unknown): n is number => typeof n === "number" && Number.isSafeInteger(n) && n > 0
+  if (option === undefined) return {}
+  if (typeof option === "number") {
+    return valid(option)
+      ? Object.fromEntries(Engine.routes.map((route) => [route, option]))
+      : `rateLimit must be a whole number > 0, got ${option}`
+  }
+  if (typeof option !== "object" || option === null || Array.isArray(option)) {
+    return `rateLimit must be a whole number > 0 or a record of them by route, got ${String(option)}`
+  }
+  const limits: Partial<Record<Engine.Route, number>> = {}
+  for (const [route, limit] of Object.entries(option)) {
+    if (!(Engine.routes as ReadonlyArray<string>).includes(route)) {
+      return `rateLimit names no route ${JSON.stringify(route)} (routes: ${Engine.routes.join(", ")})`
+    }
+    if (limit === undefined) continue
+    if (!valid(limit)) return `rateLimit["${route}"] must be a whole number > 0, got ${String(limit)}`
+    limits[route as Engine.Route] = limit
+  }
+  return limits
+}
 
 const rsa = () => Effect.promise(() => generateKeyPair("rsa", { modulusLength: 2048 }))
 
@@ -576,6 +653,8 @@ export const make = (options: Options = {}): Effect.Effect<Service, ServeError, 
     if (options.notifyUrl !== undefined && !Notify.isLoopbackUrl(options.notifyUrl)) {
       return yield* Effect.dieMessage("Sandbox: notifyUrl must be an http(s) URL on this machine (127.x.x.x, [::1], localhost)")
     }
+    const limits = rateLimits(options.rateLimit)
+    if (typeof limits === "string") return yield* Effect.dieMessage(`Sandbox: ${limits}`)
     const mchid = options.mchid ?? "1900000001"
     const withCertificates = options.platformCertificates ?? true
     // the key pairs are generated side by side (on libuv's thread pool)
@@ -634,6 +713,11 @@ export const make = (options: Options = {}): Effect.Effect<Service, ServeError, 
     const store = Engine.makeStore()
     const active: Array<Engine.ActiveFault> = []
     const received = Notify.ring<ReceivedRequest>(options.requestLog ?? 1000)
+    const counter = Engine.makeRequestCounter(limits)
+    const requestCounts: Effect.Effect<ReadonlyArray<RequestCount>> = Effect.map(
+      Clock.currentTimeMillis,
+      (now) => Engine.requestCounts(counter, now)
+    )
     const notifier = yield* Notify.makeNotifier(config, {
       notifyUrl: options.notifyUrl,
       timeScale,
@@ -697,6 +781,9 @@ export const make = (options: Options = {}): Effect.Effect<Service, ServeError, 
         if (request.method === "GET" && path === "/sandbox/notifications") {
           return HttpServerResponse.unsafeJson(yield* notifier.deliveries)
         }
+        if (request.method === "GET" && path === "/sandbox/request-counts") {
+          return HttpServerResponse.unsafeJson(yield* requestCounts)
+        }
         const bytes = request.method === "POST"
           ? yield* readRequestBody(NodeHttpServerRequest.toIncomingMessage(request), maxBody)
           : undefined
@@ -749,16 +836,21 @@ export const make = (options: Options = {}): Effect.Effect<Service, ServeError, 
       if (request.url.startsWith("/sandbox/")) return yield* admin(request)
       const now = yield* Clock.currentTimeMillis
       const hasBody = request.method !== "GET" && request.method !== "HEAD"
-      // what WeChat Pay checks without the body comes first: nothing is read for a request that
+      // every request to a route counts; one over the rate limit is answered before anything else
+      const route = Engine.routeOf(request.url)
+      const limited = route === undefined
+        ? undefined
+        : Engine.countRequest(counter, route, Engine.mchidOf(request.headers["authorization"]), now)
+      // what WeChat Pay checks without the body comes next: nothing is read for a request that
       // fails it, and none is read past the limit
       const signed = !(Engine.precheckAuthorization(config, request.headers, now) instanceof Engine.Failure)
       const length = contentLength(request.headers)
-      const body = !hasBody || !signed
+      const body = !hasBody || !signed || limited !== undefined
         ? ""
         : length !== undefined && length > maxBody
         ? undefined
         : yield* readRequestBody(NodeHttpServerRequest.toIncomingMessage(request), maxBody)
-      const refused = body === undefined ? Engine.bodyTooLarge(maxBody) : undefined
+      const refused = limited ?? (body === undefined ? Engine.bodyTooLarge(maxBody) : undefined)
       const text = body === undefined || typeof body === "string" ? "" : Buffer.from(body).toString("utf8")
       const reply = Engine.handle(config, store, active, {
         method: request.method,
@@ -785,7 +877,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, ServeError, 
       const { "content-type": contentType, ...headers } = reply.headers
       // a body left unread would follow on the connection: close it after the answer
       const unread = hasBody
-        ? !signed || body === undefined
+        ? !signed || limited !== undefined || body === undefined
         : (length ?? 0) > 0 || request.headers["transfer-encoding"] !== undefined
       const answerHeaders = unread ? { ...headers, connection: "close" } : headers
       return reply.status === 204
@@ -845,6 +937,8 @@ export const make = (options: Options = {}): Effect.Effect<Service, ServeError, 
         active.length = 0
       }),
       requests: Effect.sync(() => received.snapshot()),
+      requestCounts,
+      resetRequestCounts: Effect.sync(() => counter.windows.clear()),
       certificates: Effect.sync(() => config.certificates.map((c) => ({ serial: c.id, pem: c.pem }))),
       rotateCertificate: (rotation = {}) =>
         Effect.map(newCertificate(rotation.validity), (certificate) => {

@@ -21,6 +21,17 @@ export type Route =
   | "businesscircle.userAuthorization"
   | "certificates"
 
+/** Every route, in the order of `Route`. @internal */
+export const routes: ReadonlyArray<Route> = [
+  "payscore.openid",
+  "payscore.authorizationCode",
+  "payscore.apply",
+  "payscore.terminateByOpenid",
+  "payscore.terminateByAuthorizationCode",
+  "businesscircle.userAuthorization",
+  "certificates"
+]
+
 /** @internal */
 export type FaultKind =
   | "Latency"
@@ -150,6 +161,17 @@ export class Failure {
 /** 413 for a request body over `max` bytes. @internal */
 export const bodyTooLarge = (max: number): Failure =>
   new Failure(413, "PARAM_ERROR", `请求体过大 (request body larger than ${max} bytes)`)
+
+/**
+ * 429 `FREQUENCY_LIMITED`, WeChat Pay's answer to too many requests; with the
+ * limit that was passed, when the sandbox's rate limit answers it. @internal
+ */
+export const frequencyLimited = (limit?: number): Failure =>
+  new Failure(
+    429,
+    "FREQUENCY_LIMITED",
+    limit === undefined ? "频率超限" : `频率超限 (more than ${limit} requests in one second to this endpoint)`
+  )
 
 const paramError = (field: string, value: unknown, issue: string, location: "query" | "uri_template" | "body") =>
   new Failure(400, "PARAM_ERROR", `参数错误：${field} ${issue}`, { field, value, issue, location })
@@ -557,7 +579,7 @@ export const handle = (
   const fault = active.has("SystemError")
     ? new Failure(500, "SYSTEM_ERROR", "系统错误")
     : active.has("FrequencyLimited")
-    ? new Failure(429, "FREQUENCY_LIMITED", "频率超限")
+    ? frequencyLimited()
     : undefined
   const routed = authFailure ?? fault ?? route(config, store, request, nowMillis)
   const result = routed instanceof Failure ? routed : routed.result
@@ -596,6 +618,111 @@ export const handle = (
     if (!body.includes("AVAILABLE")) body = body + " "
   }
   return { status, headers, body, latencyMillis, drop: active.has("DropConnection"), route: r, events }
+}
+
+// ---------------------------------------------------------------------------
+// Request counts and the rate limit
+// ---------------------------------------------------------------------------
+
+/** The requests to one route from one merchant in one calendar second. @internal */
+export interface RequestCount {
+  readonly route: Route
+  readonly mchid: string
+  readonly second: number
+  count: number
+  limited: number
+}
+
+/** How many calendar seconds of counts are kept, the current one included. @internal */
+export const COUNT_SECONDS = 3600
+
+/**
+ * How many (route, merchant) pairs one second counts apart; requests of
+ * further merchants in that second count under `""`, so a flood of made-up
+ * mchids cannot grow the counts without bound. @internal
+ */
+export const MAX_PAIRS_PER_SECOND = 100
+
+/** @internal */
+export interface RequestCounter {
+  /** Requests per second allowed per merchant on a route; a route not named has no limit. */
+  readonly limits: Partial<Readonly<Record<Route, number>>>
+  /** Counts by calendar second (in the order they began), each keyed by `route|mchid`. */
+  readonly windows: Map<number, Map<string, RequestCount>>
+}
+
+/** @internal */
+export const makeRequestCounter = (limits: Partial<Readonly<Record<Route, number>>>): RequestCounter => ({
+  limits,
+  windows: new Map()
+})
+
+/**
+ * The mchid a well-formed `Authorization` header names (before any check of
+ * it), or `""` without one; mchids are at most 32 characters, a longer one
+ * reads as `""`. @internal
+ */
+export const mchidOf = (header: string | undefined): string => {
+  if (header === undefined) return ""
+  const parts = parseAuthorization(header)
+  return typeof parts === "string" || parts.mchid.length > 32 ? "" : parts.mchid
+}
+
+/** Drops the windows that are no longer among the last `COUNT_SECONDS` seconds. */
+const pruneCounts = (counter: RequestCounter, second: number): void => {
+  // a clock that went back leaves newer windows first: the size bound still holds
+  for (const s of counter.windows.keys()) {
+    if (s > second - COUNT_SECONDS && counter.windows.size <= COUNT_SECONDS) break
+    counter.windows.delete(s)
+  }
+}
+
+/**
+ * Counts a request to a route in its calendar second and answers the 429 it
+ * gets when that makes more requests than the route's limit, otherwise
+ * `undefined`. @internal
+ */
+export const countRequest = (
+  counter: RequestCounter,
+  route: Route,
+  mchid: string,
+  nowMillis: number
+): Failure | undefined => {
+  const second = Math.floor(nowMillis / 1000)
+  pruneCounts(counter, second)
+  let window = counter.windows.get(second)
+  if (window === undefined) {
+    window = new Map()
+    counter.windows.set(second, window)
+  }
+  let entry = window.get(`${route}|${mchid}`)
+  if (entry === undefined) {
+    const key = window.size < MAX_PAIRS_PER_SECOND ? mchid : ""
+    entry = window.get(`${route}|${key}`)
+    if (entry === undefined) {
+      entry = { route, mchid: key, second, count: 0, limited: 0 }
+      window.set(`${route}|${key}`, entry)
+    }
+  }
+  entry.count++
+  const limit = counter.limits[route]
+  if (limit === undefined || entry.count <= limit) return undefined
+  entry.limited++
+  return frequencyLimited(limit)
+}
+
+/** The counts of the last `COUNT_SECONDS` seconds, by second, then route, then mchid. @internal */
+export const requestCounts = (counter: RequestCounter, nowMillis: number): Array<RequestCount> => {
+  const second = Math.floor(nowMillis / 1000)
+  pruneCounts(counter, second)
+  const all: Array<RequestCount> = []
+  for (const window of counter.windows.values()) {
+    for (const c of window.values()) {
+      if (c.second > second - COUNT_SECONDS) all.push({ ...c })
+    }
+  }
+  const order = (a: string | number, b: string | number) => (a < b ? -1 : a > b ? 1 : 0)
+  return all.sort((a, b) => order(a.second, b.second) || order(a.route, b.route) || order(a.mchid, b.mchid))
 }
 
 /** Whether a seed time is valid RFC 3339. @internal */
