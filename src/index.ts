@@ -33,6 +33,13 @@ export * as Aead from "./services/Aead.js"
 export * as Notifications from "./services/Notifications.js"
 
 /**
+ * A cache of lookup results, in one process or shared through Redis.
+ *
+ * @since 0.2.0
+ */
+export * as LookupCache from "./services/LookupCache.js"
+
+/**
  * Per-merchant rate limits, in one process or shared through Redis.
  *
  * @since 0.2.0

@@ -46,9 +46,14 @@ describe("the published package", () => {
     assert.strictEqual(pkg.exports["./package.json"], "./package.json")
     assert.match(pkg.scripts.prepack, /build/)
     assert.isTrue(fs.readFileSync(path.join(ROOT, "dist/cli/bin.js"), "utf8").startsWith("#!/usr/bin/env node\n"))
-    // what the CLI imports at run time is installed with the package, not behind an optional peer
-    assert.isUndefined(pkg.peerDependenciesMeta)
+    // what the CLI and the main entry import at run time is installed with the package; only
+    // effect-wechatpay/redis needs ioredis, an optional peer
+    assert.deepStrictEqual(pkg.peerDependenciesMeta, { ioredis: { optional: true } })
     assert.property(pkg.dependencies, "@effect/cli")
+    assert.property(pkg.dependencies, "@effect/experimental")
+    const importers = fs.readdirSync(path.join(ROOT, "dist"), { recursive: true, encoding: "utf8" })
+      .filter((file) => file.endsWith(".js") && /from "ioredis"|\/Redis"/.test(fs.readFileSync(path.join(ROOT, "dist", file), "utf8")))
+    assert.deepStrictEqual(importers.sort(), ["services/Redis.js"])
   })
 
   it("the executable names a package that is not installed, and the command to install it, in one line", () => {

@@ -7,6 +7,7 @@ import type * as Effect from "effect/Effect"
 import type { WechatpayError } from "../errors/Errors.js"
 import { GetUserAuthorizationRequest, UserAuthorization } from "../schemas/BusinessCircle.js"
 import * as Wechatpay from "./Wechatpay.js"
+import * as LookupCache from "./LookupCache.js"
 
 export {
   /**
@@ -42,6 +43,7 @@ export const getUserAuthorizationResponse: Wechatpay.Endpoint<
     url: ({ openid, params }) =>
       Wechatpay.path`/v3/businesscircle/user-authorizations/${openid}` +
       Wechatpay.query([["appid", params.appid], ["sub_mchid", params.sub_mchid]]),
+    subject: ({ openid }) => LookupCache.subjects.businessCircle(openid),
     response: UserAuthorization
   })
 

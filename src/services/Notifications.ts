@@ -26,6 +26,7 @@ import * as crypto from "node:crypto"
 import { DecodeError, type DedupeError, DecryptError, type InvalidKeyError, SignatureError } from "../errors/Errors.js"
 import { contentLength, readAtMost } from "../internal/body.js"
 import { ApiV3KeyConfig as apiV3KeyConfig } from "../internal/config.js"
+import { BaseUrl } from "../internal/references.js"
 import { decrypt } from "../protocol/aead.js"
 import { DecryptFailure, SignatureFailure } from "../protocol/failures.js"
 import { signatureHeaders } from "../protocol/verification.js"
@@ -36,6 +37,7 @@ import {
   PayscoreUserService
 } from "../schemas/Notifications.js"
 import * as Aead from "./Aead.js"
+import * as LookupCache from "./LookupCache.js"
 import { Verifier } from "./Verifier.js"
 
 export {
@@ -501,6 +503,37 @@ const store = <A>(call: Effect.Effect<A, DedupeError>): Effect.Effect<A | undefi
   )
 
 /**
+ * Drops the cached lookups a notification makes stale (with a `LookupCache`
+ * on): a Pay Score open or close, the user's Pay Score records for that
+ * service by `openid` and by `authorization_code`; a Business Circle
+ * activation, the user's Business Circle record.
+ */
+const dropCached = (notification: Notification) =>
+  Effect.contextWithEffect((context: Context.Context<never>) => {
+    const cache = Context.get(context, LookupCache.LookupCache)
+    if (cache === undefined) return Effect.void
+    const baseUrl = Context.get(context, BaseUrl)
+    switch (notification._tag) {
+      case "PayscoreUserService": {
+        const { authorization_code, mch_id, mchid, openid, service_id } = notification.resource
+        const merchant = mchid ?? mch_id
+        if (merchant === undefined) return Effect.void
+        const subjects = [
+          ...(openid === undefined ? [] : [LookupCache.subjects.payscoreByOpenid(service_id, openid)]),
+          ...(authorization_code === undefined ? [] : [LookupCache.subjects.payscoreByAuthorizationCode(service_id, authorization_code)])
+        ]
+        return cache.invalidate(merchant, baseUrl, subjects)
+      }
+      case "BusinessCircleActivation": {
+        const { mchid, openid } = notification.resource
+        return cache.invalidate(mchid, baseUrl, [LookupCache.subjects.businessCircle(openid)])
+      }
+      default:
+        return Effect.void
+    }
+  })
+
+/**
  * Runs `handler` at most once for a notification handled to success, through
  * the store: the claim, the settling and the handler's end happen together
  * or not at all (uninterruptibly), the handler itself stays interruptible.
@@ -522,6 +555,13 @@ const handleOnce = <E, R>(
       }
       if (claim === "handled") return noContent
       if (claim === "busy") return fail(500, "this notification is being handled; deliver it again later")
+      // what the notification makes stale is dropped before the handler, which may look it up afresh
+      const dropped = yield* Effect.exit(restore(dropCached(notification)))
+      if (Exit.isFailure(dropped)) {
+        yield* store(dedupe.release(id, token))
+        yield* Effect.logError("WeChat Pay notification: cached lookups could not be dropped; WeChat Pay delivers it again later", dropped.cause)
+        return fail(500, "the notification could not be handled")
+      }
       const outcome = yield* Effect.exit(restore(handler(notification)))
       if (Exit.isSuccess(outcome)) {
         yield* store(dedupe.complete(id, token))

@@ -18,6 +18,7 @@ import {
   TerminatePermissionsByOpenidRequest
 } from "../schemas/Payscore.js"
 import * as Wechatpay from "./Wechatpay.js"
+import * as LookupCache from "./LookupCache.js"
 
 export {
   /**
@@ -83,6 +84,7 @@ export const getPermissionsByOpenidResponse: Wechatpay.Endpoint<
     url: ({ openid, params }) =>
       Wechatpay.path`/v3/payscore/permissions/openid/${openid}` +
       Wechatpay.query([["service_id", params.service_id], ["appid", params.appid]]),
+    subject: ({ openid, params }) => LookupCache.subjects.payscoreByOpenid(params.service_id, openid),
     response: PermissionsByOpenid
   })
 
@@ -102,6 +104,8 @@ export const getPermissionsByAuthorizationCodeResponse: Wechatpay.Endpoint<
   url: ({ authorization_code, params }) =>
     Wechatpay.path`/v3/payscore/permissions/authorization-code/${authorization_code}` +
     Wechatpay.query([["service_id", params.service_id]]),
+  subject: ({ authorization_code, params }) =>
+    LookupCache.subjects.payscoreByAuthorizationCode(params.service_id, authorization_code),
   response: PermissionsByAuthorizationCode
 })
 
@@ -214,6 +218,8 @@ export const terminatePermissionsByAuthorizationCodeResponse: Wechatpay.Endpoint
   url: ({ authorization_code }) =>
     Wechatpay.path`/v3/payscore/permissions/authorization-code/${authorization_code}/terminate`,
   body: ({ data }) => data,
+  subject: ({ authorization_code, data }) =>
+    LookupCache.subjects.payscoreByAuthorizationCode(data.service_id, authorization_code),
   response: Schema.Void
 })
 
@@ -256,6 +262,7 @@ export const terminatePermissionsByOpenidResponse: Wechatpay.Endpoint<
   request: TerminatePermissionsByOpenidRequest,
   url: ({ openid }) => Wechatpay.path`/v3/payscore/permissions/openid/${openid}/terminate`,
   body: ({ data }) => data,
+  subject: ({ data, openid }) => LookupCache.subjects.payscoreByOpenid(data.service_id, openid),
   response: Schema.Void
 })
 

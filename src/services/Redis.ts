@@ -17,7 +17,7 @@ import type * as RateLimiter from "@effect/experimental/RateLimiter"
 import * as RateLimiterRedis from "@effect/experimental/RateLimiter/Redis"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import { Redis, type RedisOptions } from "ioredis"
 import { DedupeError } from "../errors/Errors.js"
 import { type Claim, DEDUPE_TTL_MILLIS, Dedupe, type DedupeService } from "./Notifications.js"
@@ -144,7 +144,7 @@ export const layerDedupe = (options?: DedupeOptions): Layer.Layer<Dedupe> => Lay
  * @category layers
  */
 export const layerRateLimiterStore = (options: Options = {}): Layer.Layer<RateLimiter.RateLimiterStore> =>
-  RateLimiterRedis.layerStore({ ...connection(options), prefix: `${prefixOf(options)}ratelimit:` })
+  closingQuietly(RateLimiterRedis.layerStore({ ...connection(options), prefix: `${prefixOf(options)}ratelimit:` }))
 
 /**
  * The result store on Redis (`@effect/experimental`'s `Persistence`, with
@@ -155,7 +155,26 @@ export const layerRateLimiterStore = (options: Options = {}): Layer.Layer<RateLi
  * @category layers
  */
 export const layerResultPersistence = (options: Options = {}): Layer.Layer<Persistence.ResultPersistence> =>
-  Persistence.layerResult.pipe(Layer.provide(PersistenceRedis.layer(connection(options))))
+  Persistence.layerResult.pipe(Layer.provide(closingQuietly(PersistenceRedis.layer(connection(options)))))
+
+/**
+ * A layer whose teardown cannot fail the application's: `@effect/experimental`'s
+ * Redis layers close their connection with a `quit` that rejects (a defect)
+ * when Redis is unreachable at shutdown. It is logged instead.
+ */
+const closingQuietly = <A>(layer: Layer.Layer<A>): Layer.Layer<A> =>
+  Layer.scopedContext(
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      yield* Effect.addFinalizer((exit) =>
+        Effect.catchAllCause(
+          Scope.close(scope, exit),
+          (cause) => Effect.logDebug("effect-wechatpay: a Redis connection did not close cleanly", cause)
+        )
+      )
+      return yield* Layer.buildWithScope(layer, scope)
+    })
+  )
 
 /** A connection of our own, closed with the scope; its errors surface on the commands. */
 const open = (options: Options): Effect.Effect<Redis, never, Scope.Scope> =>

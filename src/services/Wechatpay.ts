@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import type * as Headers from "@effect/platform/Headers"
+import * as Headers from "@effect/platform/Headers"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -23,6 +23,8 @@ import {
 import { exchange, type Exchange, type Outgoing } from "../internal/pipeline.js"
 import { BaseUrl } from "../internal/references.js"
 import { SingleFlight } from "../internal/singleFlight.js"
+import { LookupCache } from "./LookupCache.js"
+import type * as LookupCacheModel from "./LookupCache.js"
 
 export {
   /**
@@ -256,6 +258,22 @@ export const query: (params: QueryInput | undefined) => string = Url.query
 /** What a verified, decoded 2xx answers: the whole response, or only its body. */
 type Select<A, B> = (data: A, exchange: Exchange) => B
 
+/** A response as the lookup cache keeps it: the headers without the answer's signature. */
+const toCached = <A>(response: WechatpayResponse<A>): LookupCacheModel.Cached<A> => {
+  const headers: Record<string, string> = {}
+  for (const [name, value] of Object.entries(response.headers)) {
+    if (!name.startsWith("wechatpay-signature")) headers[name] = value
+  }
+  return { data: response.data, status: response.status, requestId: response.requestId, headers }
+}
+
+const fromCached = <A>(cached: LookupCacheModel.Cached<A>): WechatpayResponse<A> => ({
+  data: cached.data,
+  status: cached.status,
+  requestId: cached.requestId,
+  headers: Headers.fromInput(cached.headers)
+})
+
 const toResponse = <A>(data: A, exchange: Exchange): WechatpayResponse<A> => ({
   data,
   status: exchange.status,
@@ -407,6 +425,12 @@ export type EndpointOptions<RA, RI, A, AI> =
      * as transient (429, 5xx) are retried either way.
      */
     readonly idempotent?: boolean | undefined
+    /**
+     * For a `LookupCache`: the user a GET's answer is about (see
+     * `LookupCache.subjects`), so that a change of that user's authorization
+     * drops it; for a `POST`, the users whose cached answers it makes stale.
+     */
+    readonly subject?: ((request: RA) => string | ReadonlyArray<string> | undefined) | undefined
   }
   & (
     | { readonly method?: "GET" | undefined; readonly body?: undefined }
@@ -489,9 +513,10 @@ export const endpoint = <RA, RI, A, AI>(options: EndpointOptions<RA, RI, A, AI>)
     }
     const body = jsonOf(request.right)
     if (Either.isLeft(body)) return failed(body.left)
+    const subject = options.subject?.(request.right)
     const sent = method === "GET"
-      ? shared(canonical)
-      : send({ method, canonical, body: body.right, idempotent, endpoint: name }, decoder, toResponse)
+      ? shared(canonical, typeof subject === "string" ? subject : undefined)
+      : invalidating(send({ method, canonical, body: body.right, idempotent, endpoint: name }, decoder, toResponse), subject)
     return Effect.withSpan(sent, name, { captureStackTrace: false, attributes: { "wechatpay.path": canonical } })
   }
   /**
@@ -499,12 +524,57 @@ export const endpoint = <RA, RI, A, AI>(options: EndpointOptions<RA, RI, A, AI>)
    * endpoint and path): the first caller's call, with its settings, answers
    * them all.
    */
-  const shared = (canonical: string): Effect.Effect<WechatpayResponse<A>, WechatpayError, Requirements> =>
-    Effect.contextWithEffect((context: Context.Context<Requirements>) =>
-      Context.get(context, SingleFlight).run(
-        `${Context.get(context, Signer).mchid}\n${Context.get(context, BaseUrl)}\n${name}\n${canonical}`,
-        send({ method, canonical, idempotent, endpoint: name }, decoder, toResponse)
+  const shared = (
+    canonical: string,
+    subject: string | undefined
+  ): Effect.Effect<WechatpayResponse<A>, WechatpayError, Requirements> =>
+    Effect.contextWithEffect((context: Context.Context<Requirements>) => {
+      const mchid = Context.get(context, Signer).mchid
+      const baseUrl = Context.get(context, BaseUrl)
+      const call = send({ method, canonical, idempotent, endpoint: name }, decoder, toResponse)
+      const cache = Context.get(context, LookupCache)
+      const answer = cache === undefined || !cache.caches(name) ? call : Effect.map(
+        cache.get({
+          mchid,
+          baseUrl,
+          endpoint: name,
+          canonical,
+          subject,
+          schema: cachedSchema(),
+          run: Effect.map(Effect.provide(call, context), toCached)
+        }),
+        fromCached
       )
+      return Context.get(context, SingleFlight).run(`${mchid}\n${baseUrl}\n${name}\n${canonical}`, answer)
+    })
+  let cached: Schema.Schema<LookupCacheModel.Cached<A>, unknown> | undefined
+  /** How the cache keeps this endpoint's answers: the body in its encoded form. */
+  const cachedSchema = () =>
+    cached ??= Schema.Struct({
+      data: options.response,
+      status: Schema.Number,
+      requestId: Schema.UndefinedOr(Schema.String),
+      headers: Schema.Record({ key: Schema.String, value: Schema.String })
+    }) as Schema.Schema<LookupCacheModel.Cached<A>, unknown>
+  /** A POST that changes users' authorizations drops what is cached about them, whatever its outcome. */
+  const invalidating = <B, E, R>(
+    effect: Effect.Effect<B, E, R>,
+    subject: string | ReadonlyArray<string> | undefined
+  ): Effect.Effect<B, E, R | Signer> =>
+    subject === undefined ? effect : Effect.ensuring(
+      effect,
+      Effect.contextWithEffect((context: Context.Context<Signer>) => {
+        const cache = Context.get(context, LookupCache)
+        return cache === undefined ? Effect.void : cache.invalidate(
+          Context.get(context, Signer).mchid,
+          Context.get(context, BaseUrl),
+          typeof subject === "string" ? [subject] : subject
+        ).pipe(
+          Effect.catchAllCause((cause) =>
+            Effect.logWarning(`effect-wechatpay: ${name} could not drop cached answers; they live out their time`, cause)
+          )
+        )
+      })
     )
   return Object.assign(call, { data: (input: RI) => Effect.map(call(input), (response) => response.data) })
 }

@@ -1,0 +1,141 @@
+import * as HttpServer from "@effect/platform/HttpServer"
+import { layerUndici as Transport } from "@effect/platform-node/NodeHttpClient"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Either, Layer, Logger } from "effect"
+import { createServer } from "node:http"
+import { BusinessCircle, LookupCache, Notifications, Payscore } from "../src/index.js"
+import { Redis } from "../src/redis/index.js"
+import { Sandbox } from "../src/sandbox/index.js"
+import { eventually, freePort } from "./helpers/loopback.js"
+import { redisServer } from "./helpers/redis.js"
+import { APPID, SERVICE_ID } from "./helpers/world.js"
+
+/**
+ * The lookup cache in one process (memory) and on Redis: what it keeps, for
+ * how long, what it never keeps, and what drops it. Calls are counted from
+ * WeChat Pay's side (the sandbox's request log).
+ */
+
+const byOpenid = (openid: string) => Payscore.getPermissionsByOpenid({ openid, params: { service_id: SERVICE_ID, appid: APPID } })
+
+const received = (route: Sandbox.Route) =>
+  Effect.flatMap(Sandbox.Sandbox, (s) => Effect.map(s.requests, (rs) => rs.filter((r) => r.route === route).length))
+
+const seed: Sandbox.SeedData = {
+  payscore: [
+    {
+      service_id: SERVICE_ID,
+      appid: APPID,
+      openid: "oCached",
+      authorization_code: "CACHED1",
+      authorization_success_time: "2026-12-01T10:00:00+08:00"
+    },
+    { service_id: SERVICE_ID, appid: APPID, openid: "oEnded", authorization_code: "ENDED1" }
+  ]
+}
+
+const cached = (options?: LookupCache.Options) =>
+  LookupCache.layerMemory(options).pipe(Layer.provideMerge(Sandbox.layerTest({ seed, httpClient: Transport })))
+
+describe("LookupCache in memory", () => {
+  it.live("a second lookup is answered from the cache: the same decoded value, Dates and all, and no call", () =>
+    Effect.gen(function*() {
+      const first = yield* Payscore.getPermissionsByOpenidResponse({ openid: "oCached", params: { service_id: SERVICE_ID, appid: APPID } })
+      const second = yield* Payscore.getPermissionsByOpenidResponse({ openid: "oCached", params: { service_id: SERVICE_ID, appid: APPID } })
+      assert.strictEqual(yield* received("payscore.openid"), 1)
+      assert.deepStrictEqual(second.data, first.data)
+      assert.instanceOf(second.data.authorization_success_time, Date)
+      assert.strictEqual(second.requestId, first.requestId)
+      assert.strictEqual(second.status, 200)
+      assert.isUndefined(second.headers["wechatpay-signature"], "the answer's signature is not kept")
+      // another endpoint, another user: calls of their own
+      yield* byOpenid("oEnded")
+      yield* BusinessCircle.getUserAuthorization({ openid: "oCached", params: { appid: APPID } })
+      yield* BusinessCircle.getUserAuthorization({ openid: "oCached", params: { appid: APPID } })
+      assert.strictEqual(yield* received("payscore.openid"), 2)
+      assert.strictEqual(yield* received("businesscircle.userAuthorization"), 1)
+    }).pipe(Effect.provide(cached())))
+
+  it.live("ORDER_NOT_EXIST is kept for its shorter time; other errors are never kept; answers expire", () =>
+    Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      const missing = yield* Effect.flip(byOpenid("oNobody"))
+      const again = yield* Effect.flip(byOpenid("oNobody"))
+      assert.strictEqual(missing._tag === "BusinessError" && missing.code, "ORDER_NOT_EXIST")
+      assert.isTrue(again._tag === "BusinessError" && again.code === "ORDER_NOT_EXIST" && again.verified)
+      assert.strictEqual(again.message, missing.message, "the same typed error")
+      assert.strictEqual(yield* received("payscore.openid"), 1)
+      yield* Effect.sleep("350 millis")
+      yield* Effect.flip(byOpenid("oNobody"))
+      assert.strictEqual(yield* received("payscore.openid"), 2, "past noRecordTimeToLive")
+
+      yield* sandbox.injectFault({ fault: "SystemError", route: "payscore.openid", times: 1 })
+      const failed = yield* Effect.either(byOpenid("oCached"))
+      assert.isTrue(Either.isLeft(failed) && failed.left._tag === "BusinessError" && failed.left.status === 500)
+      const record = yield* byOpenid("oCached")
+      assert.strictEqual(record.authorization_state, "AVAILABLE", "a 500 is not kept")
+      assert.strictEqual(yield* received("payscore.openid"), 4)
+      yield* Effect.sleep("1100 millis")
+      yield* byOpenid("oCached")
+      assert.strictEqual(yield* received("payscore.openid"), 5, "past the endpoint's time-to-live")
+    }).pipe(
+      Effect.provide(cached({ timeToLive: { "Payscore.getPermissionsByOpenid": "1 second" }, noRecordTimeToLive: "300 millis" }))
+    ))
+
+  it.live("a terminate call drops the record it ends: the next lookup asks WeChat Pay", () =>
+    Effect.gen(function*() {
+      assert.strictEqual((yield* byOpenid("oEnded")).authorization_state, "AVAILABLE")
+      yield* Payscore.terminatePermissionsByOpenid({ openid: "oEnded", data: { service_id: SERVICE_ID, appid: APPID, reason: "user asked" } })
+      assert.strictEqual((yield* byOpenid("oEnded")).authorization_state, "UNAVAILABLE")
+      assert.strictEqual(yield* received("payscore.openid"), 2)
+    }).pipe(Effect.provide(cached())))
+
+  it.live("a Pay Score notification handled by httpApp drops that user's records (by openid and by code)", () =>
+    Effect.gen(function*() {
+      const port = yield* freePort
+      const handled: Array<string> = []
+      const client = Sandbox.layerTest({ seed, httpClient: Transport, notifyUrl: `http://127.0.0.1:${port}/`, notifyTimeScale: 0.001 })
+      const cache = LookupCache.layerMemory()
+      const merchantServer = HttpServer.serve(Notifications.httpApp((n) => Effect.sync(() => handled.push(n.event_type)))).pipe(
+        Layer.provide(NodeHttpServer.layer(createServer, { port, host: "127.0.0.1" })),
+        Layer.provide(Layer.unwrapEffect(Effect.map(Sandbox.Sandbox, (s) => Notifications.layer({ apiV3Key: s.credentials.apiV3Key })))),
+        Layer.provide(Logger.remove(Logger.defaultLogger))
+      )
+      yield* Effect.gen(function*() {
+        const sandbox = yield* Sandbox.Sandbox
+        const byCode = Payscore.getPermissionsByAuthorizationCode({ authorization_code: "CACHED1", params: { service_id: SERVICE_ID } })
+        yield* byOpenid("oCached")
+        yield* byCode
+        yield* sandbox.closePayscore({ service_id: SERVICE_ID, openid: "oCached" })
+        assert.isTrue(yield* eventually(() => handled.length === 1))
+        assert.deepStrictEqual(handled, ["PAYSCORE.USER_CLOSE_SERVICE"])
+        assert.strictEqual((yield* byOpenid("oCached")).authorization_state, "UNAVAILABLE")
+        assert.strictEqual((yield* byCode).authorization_state, "UNAVAILABLE")
+        assert.strictEqual(yield* received("payscore.openid"), 2)
+        assert.strictEqual(yield* received("payscore.authorizationCode"), 2)
+      }).pipe(Effect.provide(Layer.provideMerge(merchantServer, Layer.merge(client, cache))))
+    }).pipe(Effect.scoped))
+})
+
+describe("LookupCache on Redis", () => {
+  it.live("two caches on one Redis (as two processes would be) share answers; Redis going away means lookups without it", () =>
+    Effect.gen(function*() {
+      const redis = yield* redisServer
+      const store = () => LookupCache.layer().pipe(Layer.provide(Redis.layerResultPersistence({ port: redis.port })))
+      const first = yield* byOpenid("oCached").pipe(Effect.provide(store()))
+      const second = yield* byOpenid("oCached").pipe(Effect.provide(store()))
+      assert.deepStrictEqual(second, first)
+      assert.instanceOf(second.authorization_success_time, Date)
+      assert.strictEqual(yield* received("payscore.openid"), 1)
+
+      yield* Effect.gen(function*() {
+        yield* redis.stop
+        const started = Date.now()
+        const without = yield* byOpenid("oCached")
+        assert.strictEqual(without.authorization_state, "AVAILABLE")
+        assert.isBelow(Date.now() - started, 5_000)
+        assert.strictEqual(yield* received("payscore.openid"), 2)
+      }).pipe(Effect.provide(Layer.merge(store(), Logger.remove(Logger.defaultLogger))))
+    }).pipe(Effect.provide(Sandbox.layerTest({ seed, httpClient: Transport })), Effect.scoped), { timeout: 30_000 })
+})
