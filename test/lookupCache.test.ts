@@ -119,7 +119,7 @@ describe("LookupCache in memory", () => {
 })
 
 describe("LookupCache on Redis", () => {
-  it.live("two caches on one Redis (as two processes would be) share answers; Redis going away means lookups without it", () =>
+  it.live("two caches on one Redis (as two processes would be) share answers; Redis going away means lookups without it, and its return, answers kept again", () =>
     Effect.gen(function*() {
       const redis = yield* redisServer
       const store = () => LookupCache.layer().pipe(Layer.provide(Redis.layerResultPersistence({ port: redis.port })))
@@ -136,6 +136,12 @@ describe("LookupCache on Redis", () => {
         assert.strictEqual(without.authorization_state, "AVAILABLE")
         assert.isBelow(Date.now() - started, 5_000)
         assert.strictEqual(yield* received("payscore.openid"), 2)
+        yield* redis.start
+        // once ioredis has reconnected (its backoff is at most 2 s), answers are kept again
+        yield* Effect.sleep("2500 millis")
+        yield* byOpenid("oCached")
+        yield* byOpenid("oCached")
+        assert.strictEqual(yield* received("payscore.openid"), 3)
       }).pipe(Effect.provide(Layer.merge(store(), Logger.remove(Logger.defaultLogger))))
     }).pipe(Effect.provide(Sandbox.layerTest({ seed, httpClient: Transport })), Effect.scoped), { timeout: 30_000 })
 })

@@ -121,11 +121,7 @@ export interface LookupCacheService {
   /** The cached answer, or the lookup's own (kept if it may be). */
   readonly get: <A>(lookup: Lookup<A>) => Effect.Effect<Cached<A>, WechatpayError>
   /** Drops what is cached about a user of a merchant (see {@link subjects}). */
-  readonly invalidate: (
-    mchid: string,
-    baseUrl: string,
-    subjects: ReadonlyArray<string>
-  ) => Effect.Effect<void, Persistence.PersistenceError>
+  readonly invalidate: (mchid: string, subjects: ReadonlyArray<string>) => Effect.Effect<void, Persistence.PersistenceError>
 }
 
 /**
@@ -256,13 +252,13 @@ export const make = (
       // each process asks the store every time, so that a drop in one is seen by all at once
       inMemoryTTL: Duration.zero
     })
-    const generationKey = (mchid: string, baseUrl: string, subject: string) =>
-      new GenerationKey(`${mchid}\n${baseUrl}\n${subject}`)
+    // by merchant and user only: the process that handles notifications need not know the host
+    const generationKey = (mchid: string, subject: string) => new GenerationKey(`${mchid}\n${subject}`)
     const generationOf = <A>(lookup: Lookup<A>) =>
       lookup.subject === undefined
         ? Effect.succeed("")
         : Effect.map(
-          generations.get(generationKey(lookup.mchid, lookup.baseUrl, lookup.subject)),
+          generations.get(generationKey(lookup.mchid, lookup.subject)),
           Option.match({ onNone: () => "0", onSome: (exit) => Exit.isSuccess(exit) ? exit.value : "0" })
         )
     const get = <A>(lookup: Lookup<A>): Effect.Effect<Cached<A>, WechatpayError> =>
@@ -287,11 +283,11 @@ export const make = (
     return {
       caches: (endpoint) => ttls.has(endpoint),
       get,
-      invalidate: (mchid, baseUrl, subjects) =>
+      invalidate: (mchid, subjects) =>
         Effect.forEach(
           subjects,
           (subject) =>
-            generations.set(generationKey(mchid, baseUrl, subject), Exit.succeed(crypto.randomBytes(9).toString("base64url"))),
+            generations.set(generationKey(mchid, subject), Exit.succeed(crypto.randomBytes(9).toString("base64url"))),
           { discard: true }
         )
     }

@@ -26,7 +26,6 @@ import * as crypto from "node:crypto"
 import { DecodeError, type DedupeError, DecryptError, type InvalidKeyError, SignatureError } from "../errors/Errors.js"
 import { contentLength, readAtMost } from "../internal/body.js"
 import { ApiV3KeyConfig as apiV3KeyConfig } from "../internal/config.js"
-import { BaseUrl } from "../internal/references.js"
 import { decrypt } from "../protocol/aead.js"
 import { DecryptFailure, SignatureFailure } from "../protocol/failures.js"
 import { signatureHeaders } from "../protocol/verification.js"
@@ -512,7 +511,6 @@ const dropCached = (notification: Notification) =>
   Effect.contextWithEffect((context: Context.Context<never>) => {
     const cache = Context.get(context, LookupCache.LookupCache)
     if (cache === undefined) return Effect.void
-    const baseUrl = Context.get(context, BaseUrl)
     switch (notification._tag) {
       case "PayscoreUserService": {
         const { authorization_code, mch_id, mchid, openid, service_id } = notification.resource
@@ -522,11 +520,11 @@ const dropCached = (notification: Notification) =>
           ...(openid === undefined ? [] : [LookupCache.subjects.payscoreByOpenid(service_id, openid)]),
           ...(authorization_code === undefined ? [] : [LookupCache.subjects.payscoreByAuthorizationCode(service_id, authorization_code)])
         ]
-        return cache.invalidate(merchant, baseUrl, subjects)
+        return cache.invalidate(merchant, subjects)
       }
       case "BusinessCircleActivation": {
         const { mchid, openid } = notification.resource
-        return cache.invalidate(mchid, baseUrl, [LookupCache.subjects.businessCircle(openid)])
+        return cache.invalidate(mchid, [LookupCache.subjects.businessCircle(openid)])
       }
       default:
         return Effect.void

@@ -567,7 +567,6 @@ export const endpoint = <RA, RI, A, AI>(options: EndpointOptions<RA, RI, A, AI>)
         const cache = Context.get(context, LookupCache)
         return cache === undefined ? Effect.void : cache.invalidate(
           Context.get(context, Signer).mchid,
-          Context.get(context, BaseUrl),
           typeof subject === "string" ? [subject] : subject
         ).pipe(
           Effect.catchAllCause((cause) =>
