@@ -3,13 +3,14 @@
 // its own Signer, Verifier and HTTP client, and, as asked, a rate limit, a lookup cache and a
 // notification dedupe shared through Redis.
 //
-// Its job comes as JSON in the FLEET_WORKER environment variable (see `Job` below); it prints
+// Its job comes as JSON on stdin (see `Job` below); it prints
 // JSON lines on stdout: {"ready":true} once it serves, {"handled":…} for each notification its
 // handler runs, and {"done":…} with what its lookups gave.
 import * as HttpServer from "@effect/platform/HttpServer"
 import { layerUndici } from "@effect/platform-node/NodeHttpClient"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Effect, Layer, Logger, LogLevel, Redacted } from "effect"
+import * as fs from "node:fs"
 import { createServer } from "node:http"
 import { BusinessCircle, LookupCache, Notifications, Payscore, RateLimit, Signer, Verifier, Wechatpay } from "../dist/index.js"
 import { Redis } from "../dist/redis/index.js"
@@ -25,7 +26,7 @@ import { Redis } from "../dist/redis/index.js"
  * }} Job
  */
 /** @type {Job} */
-const job = JSON.parse(process.env.FLEET_WORKER ?? "{}")
+const job = JSON.parse(fs.readFileSync(0, "utf8"))
 const redis = { host: "127.0.0.1", port: job.redisPort, prefix: "fleet:" }
 const print = (value) => process.stdout.write(JSON.stringify(value) + "\n")
 

@@ -1,26 +1,18 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer } from "effect"
 import { NodeHttpClient } from "@effect/platform-node"
-import { execFile, spawn } from "node:child_process"
+import { execFile } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import { createServer, type ServerResponse } from "node:http"
 import { BusinessCircle, Wechatpay } from "../src/index.js"
+import { BIN, cleanEnv, startCli } from "./helpers/cli.js"
 import { generateRsa, rsaSign } from "./helpers/keys.js"
 
-const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "dist", "cli", "bin.js")
 const OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
 const APPID = "wxd678efh567hg6787"
-
-/** The environment without any WECHATPAY_* variable of the developer's. */
-const cleanEnv = (extra: Record<string, string> = {}) => {
-  const env: Record<string, string> = {}
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("WECHATPAY_") && v !== undefined) env[k] = v
-  return { ...env, NO_COLOR: "1", ...extra }
-}
 
 interface Run {
   readonly code: number
@@ -164,22 +156,7 @@ describe("the effect-wechatpay CLI (built bin as a child process)", () => {
 
   it.live("`sandbox` serves any client: its printed settings work with Wechatpay.layerConfig; key files go when it stops", () =>
     Effect.gen(function*() {
-      // the child is stopped (SIGINT) when the test's scope closes, pass or fail
-      const child = yield* Effect.acquireRelease(
-        Effect.sync(() => spawn(process.execPath, [BIN, "sandbox", "--json"], { env: cleanEnv(), stdio: ["ignore", "pipe", "pipe"] })),
-        (c) =>
-          c.exitCode !== null ? Effect.void : Effect.async<void>((resume) => {
-            c.once("exit", () => resume(Effect.void))
-            c.kill("SIGINT")
-          })
-      )
-      const first = yield* Effect.async<string>((resume) => {
-        let buffer = ""
-        child.stdout.on("data", (chunk) => {
-          buffer += chunk
-          if (buffer.includes("\n")) resume(Effect.succeed(buffer.slice(0, buffer.indexOf("\n"))))
-        })
-      })
+      const { child, first } = yield* startCli(["sandbox", "--json"])
 
       const { baseUrl, env } = JSON.parse(first) as { baseUrl: string; env: Record<string, string> }
       assert.match(baseUrl, /^http:\/\/127\.0\.0\.1:\d+$/)

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Effect, Layer, Redacted } from "effect"
-import { Payscore, Signer, Verifier, Wechatpay } from "../src/index.js"
+import { BusinessError, Payscore, Signer, Verifier, Wechatpay } from "../src/index.js"
 import type { Reply } from "./helpers/fakeWechat.js"
 import { APPID, makeWorld, MCHID, MERCHANT_SERIAL, OPENID, SERVICE_ID } from "./helpers/world.js"
 
@@ -82,5 +82,19 @@ describe("no secret in any rendering of any error", () => {
     const options = { mchid: MCHID, serialNo: MERCHANT_SERIAL, privateKey: Redacted.make(world.merchant.privateKeyPem) }
     assert.notInclude(JSON.stringify(options), "PRIVATE KEY")
     assert.notInclude(String(options.privateKey), "PRIVATE KEY")
+  })
+})
+
+describe("rate-limited answers are recognisable", () => {
+  const answer = (status: number, code: string) =>
+    BusinessError.fromAnswer({ method: "GET", path: "/v3/x", status, body: { code, message: "slow down" }, verified: true, requestId: undefined })
+
+  it("429 FREQUENCY_LIMITED, RATELIMIT_EXCEED under any status, and any 429 are rateLimited and retried; others are not", () => {
+    for (const error of [answer(429, "FREQUENCY_LIMITED"), answer(403, "RATELIMIT_EXCEED"), answer(400, "FREQUENCY_LIMITED"), answer(429, "OTHER")]) {
+      assert.isTrue(error.rateLimited, error.message)
+      assert.isTrue(error.retryable, error.message)
+    }
+    assert.isFalse(answer(404, "ORDER_NOT_EXIST").rateLimited)
+    assert.isFalse(answer(404, "ORDER_NOT_EXIST").retryable)
   })
 })

@@ -47,7 +47,11 @@ const worker = (sandbox: Sandbox.Service, redisPort: number, options: Record<str
       ...options
     }
     const child: ChildProcess = yield* Effect.acquireRelease(
-      Effect.sync(() => spawn(process.execPath, [WORKER], { env: { ...process.env, FLEET_WORKER: JSON.stringify(config) }, stdio: ["ignore", "pipe", "inherit"] })),
+      Effect.sync(() => {
+        const child = spawn(process.execPath, [WORKER], { stdio: ["pipe", "pipe", "inherit"] })
+        child.stdin!.end(JSON.stringify(config))
+        return child
+      }),
       (child) => Effect.sync(() => child.kill("SIGKILL"))
     )
     const lines: Array<Record<string, any>> = []

@@ -91,7 +91,7 @@ describe("LookupCache in memory", () => {
       assert.strictEqual(yield* received("payscore.openid"), 2)
     }).pipe(Effect.provide(cached())))
 
-  it.live("a Pay Score notification handled by httpApp drops that user's records (by openid and by code)", () =>
+  it.live("notifications handled by httpApp drop what they make stale: a Pay Score close that user's records (by openid and by code), a Business Circle activation that user's authorization", () =>
     Effect.gen(function*() {
       const port = yield* freePort
       const handled: Array<string> = []
@@ -114,6 +114,13 @@ describe("LookupCache in memory", () => {
         assert.strictEqual((yield* byCode).authorization_state, "UNAVAILABLE")
         assert.strictEqual(yield* received("payscore.openid"), 2)
         assert.strictEqual(yield* received("payscore.authorizationCode"), 2)
+
+        const points = BusinessCircle.getUserAuthorization({ openid: "oCached", params: { appid: APPID } })
+        assert.strictEqual((yield* points).authorize_state, "UNAUTHORIZED")
+        yield* sandbox.activateBusinessCircle({ appid: APPID, openid: "oCached" })
+        assert.isTrue(yield* eventually(() => handled.length === 2))
+        assert.strictEqual((yield* points).authorize_state, "AUTHORIZED")
+        assert.strictEqual(yield* received("businesscircle.userAuthorization"), 2)
       }).pipe(Effect.provide(Layer.provideMerge(merchantServer, Layer.merge(client, cache))))
     }).pipe(Effect.scoped))
 })

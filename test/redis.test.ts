@@ -95,6 +95,22 @@ describe("RateLimit", () => {
       )
     ), { timeout: 30_000 })
 
+  it.scopedLive("every attempt takes a token: a retry after a 500 finds the budget spent", () =>
+    Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      yield* sandbox.injectFault({ fault: "SystemError", route: "businesscircle.userAuthorization", times: 1 })
+      // a budget of 5/s holds one token: the first attempt takes it, the retry 200 ms later finds none
+      const failed = yield* Effect.flip(lookup("oRetried"))
+      assert.strictEqual(failed._tag, "RateLimitError")
+      assert.strictEqual((yield* sandbox.requests).length, 1, "the retry was not sent")
+    }).pipe(
+      Effect.provide(
+        RateLimit.layerMemory({ limits: { [BC]: 5 }, onExceeded: "fail" }).pipe(
+          Layer.provideMerge(Sandbox.layerTest({ httpClient: Transport, retry: { maxAttempts: 3, baseDelay: "100 millis", maxDelay: "100 millis", jitter: false } }))
+        )
+      )
+    ), { timeout: 30_000 })
+
   it.scopedLive("waiting for tokens, lookups shared through Redis keep the budget: 30 lookups at 20/s take about a second", () =>
     Effect.gen(function*() {
       const redis = yield* redisServer

@@ -2,11 +2,10 @@ import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Either, Layer, Redacted } from "effect"
 import * as TestClock from "effect/TestClock"
 import { layerUndici as Transport } from "@effect/platform-node/NodeHttpClient"
-import { execFile, spawn } from "node:child_process"
-import * as path from "node:path"
-import { fileURLToPath } from "node:url"
+import { execFile } from "node:child_process"
 import { BusinessCircle, Payscore, Signer, Wechatpay, type WechatpayError } from "../src/index.js"
 import { Sandbox } from "../src/sandbox/index.js"
+import { BIN, cleanEnv, startCli } from "./helpers/cli.js"
 import { generateRsa } from "./helpers/keys.js"
 
 /** The sandbox's rate limit (429 FREQUENCY_LIMITED per merchant, endpoint and second) and its request counts. */
@@ -203,13 +202,6 @@ describe("the sandbox's rate limit, under TestClock", () => {
     }))
 })
 
-const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "dist", "cli", "bin.js")
-
-const cleanEnv = (extra: Record<string, string> = {}) => {
-  const env: Record<string, string> = {}
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("WECHATPAY_") && v !== undefined) env[k] = v
-  return { ...env, NO_COLOR: "1", ...extra }
-}
 
 const run = (args: ReadonlyArray<string>) =>
   Effect.async<{ readonly code: number; readonly stderr: string }>((resume) => {
@@ -228,23 +220,7 @@ describe("effect-wechatpay sandbox --rate-limit (built bin as a child process)",
 
   it.live("--rate-limit 2 is printed and enforced; the counts are at /sandbox/request-counts", () =>
     Effect.gen(function*() {
-      const child = yield* Effect.acquireRelease(
-        Effect.sync(() =>
-          spawn(process.execPath, [BIN, "sandbox", "--rate-limit", "2", "--json"], { env: cleanEnv(), stdio: ["ignore", "pipe", "pipe"] })
-        ),
-        (c) =>
-          c.exitCode !== null ? Effect.void : Effect.async<void>((resume) => {
-            c.once("exit", () => resume(Effect.void))
-            c.kill("SIGINT")
-          })
-      )
-      const first = yield* Effect.async<string>((resume) => {
-        let buffer = ""
-        child.stdout.on("data", (chunk) => {
-          buffer += chunk
-          if (buffer.includes("\n")) resume(Effect.succeed(buffer.slice(0, buffer.indexOf("\n"))))
-        })
-      })
+      const { first } = yield* startCli(["sandbox", "--rate-limit", "2", "--json"])
       const started = JSON.parse(first) as { baseUrl: string; env: Record<string, string>; rateLimit: number | null }
       assert.strictEqual(started.rateLimit, 2)
 
