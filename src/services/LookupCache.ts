@@ -4,8 +4,9 @@
  * (a `Date` is still a `Date`). Answers with no record (`ORDER_NOT_EXIST`)
  * are kept for a shorter time; every other error is never kept.
  *
- * It is `@effect/experimental`'s `PersistedCache` on the `ResultPersistence`
- * given: {@link layerMemory} for one process, or `Redis.layerResultPersistence`
+ * It is kept in `@effect/experimental`'s `ResultPersistence` (each answer an
+ * `Exit` encoded with the endpoint's schemas): {@link layerMemory} for one
+ * process, or `Redis.layerResultPersistence`
  * for a fleet, where a lookup answered in one process is served to every other
  * without a call to WeChat Pay.
  *
@@ -20,14 +21,11 @@
  *
  * @since 0.2.0
  */
-import * as PersistedCache from "@effect/experimental/PersistedCache"
 import * as Persistence from "@effect/experimental/Persistence"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Equal from "effect/Equal"
 import * as Exit from "effect/Exit"
-import * as Hash from "effect/Hash"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
@@ -169,12 +167,6 @@ abstract class EntryKey<A> implements Persistence.Persistable<Schema.Schema<Cach
   [PrimaryKey.symbol]() {
     return this.id
   }
-  [Equal.symbol](that: unknown): boolean {
-    return that instanceof EntryKey && that.id === this.id
-  }
-  [Hash.symbol]() {
-    return Hash.string(this.id)
-  }
 }
 
 /**
@@ -240,17 +232,14 @@ export const make = (
       storeId: `${storeId}:generations`,
       timeToLive: () => Duration.sum(longest, Duration.minutes(1))
     })
-    const cache = yield* PersistedCache.make<EntryKey<any>, never>({
+    const entries = yield* persistence.make({
       storeId,
-      lookup: (key) => key.lookup.run,
       timeToLive: (key, exit) =>
         Exit.isSuccess(exit)
-          ? ttls.get(key.lookup.endpoint) ?? Duration.zero
+          ? ttls.get((key as EntryKey<unknown>).lookup.endpoint) ?? Duration.zero
           : Option.exists(exitError(exit), isNoRecord)
           ? noRecord.value
-          : Duration.zero,
-      // each process asks the store every time, so that a drop in one is seen by all at once
-      inMemoryTTL: Duration.zero
+          : Duration.zero
     })
     // by merchant and user only: the process that handles notifications need not know the host
     const generationKey = (mchid: string, subject: string) => new GenerationKey(`${mchid}\n${subject}`)
@@ -261,25 +250,35 @@ export const make = (
           generations.get(generationKey(lookup.mchid, lookup.subject)),
           Option.match({ onNone: () => "0", onSome: (exit) => Exit.isSuccess(exit) ? exit.value : "0" })
         )
+    /**
+     * The store's answer, or the call's (kept if its time-to-live says so). Nothing is kept in
+     * this process: each lookup asks the store, so that a drop made by any process is seen by all
+     * at once, and a failure that is not kept is never served again.
+     */
     const get = <A>(lookup: Lookup<A>): Effect.Effect<Cached<A>, WechatpayError> =>
       // the call is made at most once, even when the store fails after it
       Effect.flatMap(Effect.cached(lookup.run), (run) =>
-        Effect.flatMap(generationOf(lookup), (generation) =>
-          cache.get(
-            new (entryKeyClass(lookup.schema))(
-              `${lookup.mchid}\n${lookup.baseUrl}\n${lookup.endpoint}\n${lookup.canonical}\n${generation}`,
-              { ...lookup, run }
-            )
-          )).pipe(
-            Effect.catchIf(
-              (error): error is Persistence.PersistenceError => Predicate.hasProperty(error, Persistence.ErrorTypeId),
-              (error) =>
-                Effect.zipRight(
-                  Effect.logWarning("effect-wechatpay: the lookup cache's store failed; answering without it", error.message),
-                  run
-                )
-            )
-          ))
+        Effect.gen(function*() {
+          const generation = yield* generationOf(lookup)
+          const key = new (entryKeyClass(lookup.schema))(
+            `${lookup.mchid}\n${lookup.baseUrl}\n${lookup.endpoint}\n${lookup.canonical}\n${generation}`,
+            lookup
+          )
+          const kept = yield* entries.get(key)
+          if (Option.isSome(kept)) return yield* kept.value
+          const exit = yield* Effect.exit(run)
+          yield* entries.set(key, exit)
+          return yield* exit
+        }).pipe(
+          Effect.catchIf(
+            (error): error is Persistence.PersistenceError => Predicate.hasProperty(error, Persistence.ErrorTypeId),
+            (error) =>
+              Effect.zipRight(
+                Effect.logWarning("effect-wechatpay: the lookup cache's store failed; answering without it", error.message),
+                run
+              )
+          )
+        ))
     return {
       caches: (endpoint) => ttls.has(endpoint),
       get,
