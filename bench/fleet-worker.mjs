@@ -4,8 +4,9 @@
 // notification dedupe shared through Redis.
 //
 // Its job comes as JSON on stdin (see `Job` below); it prints
-// JSON lines on stdout: {"ready":true} once it serves, {"handled":…} for each notification its
-// handler runs, and {"done":…} with what its lookups gave.
+// JSON lines on stdout: {"ready":true} once it serves (or, for lookups on a signal, once it is
+// warm and waits for SIGUSR2), {"handled":…} for each notification its handler runs, and
+// {"done":…} with what its lookups gave.
 import * as HttpServer from "@effect/platform/HttpServer"
 import { layerUndici } from "@effect/platform-node/NodeHttpClient"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
@@ -19,9 +20,9 @@ import { Redis } from "../dist/redis/index.js"
  * @typedef {{
  *   baseUrl: string, mchid: string, serialNo: string, privateKeyPem: string,
  *   publicKeyId: string, publicKeyPem: string, apiV3Key?: string, redisPort: number,
- *   limit?: number, cache?: boolean,
+ *   limit?: number, cache?: boolean, maxAttempts?: number,
  *   job:
- *     | { kind: "lookups", lookups: Array<{ endpoint: "bc" | "payscore", openid: string, appid: string, service_id?: string }>, concurrency: number, startAt?: number }
+ *     | { kind: "lookups", lookups: Array<{ endpoint: "bc" | "payscore", openid: string, appid: string, service_id?: string }>, concurrency: number, onSignal?: boolean }
  *     | { kind: "notify", port: number, handlerMillis?: number }
  * }} Job
  */
@@ -34,6 +35,9 @@ const Client = Layer.mergeAll(
   Signer.layer({ mchid: job.mchid, serialNo: job.serialNo, privateKey: Redacted.make(job.privateKeyPem) }),
   Verifier.layer({ publicKeys: { [job.publicKeyId]: job.publicKeyPem } }),
   Layer.succeed(Wechatpay.BaseUrl, job.baseUrl),
+  job.maxAttempts === undefined
+    ? Layer.empty
+    : Layer.succeed(Wechatpay.Retry, { maxAttempts: job.maxAttempts, baseDelay: "200 millis", maxDelay: "2 seconds", jitter: true }),
   layerUndici
 )
 const Fleet = Layer.mergeAll(
@@ -52,7 +56,14 @@ const lookup = (l) =>
 
 const lookups = (j) =>
   Effect.gen(function*() {
-    if (j.startAt !== undefined) yield* Effect.sleep(Math.max(0, j.startAt - Date.now()))
+    if (j.onSignal === true) {
+      // warm (one Pay Score lookup: not the limited route, no token taken), say so, and wait for
+      // the word: all workers then start together, none still loading while the others run
+      yield* Effect.ignore(lookup({ endpoint: "payscore", openid: "oWarmUp", appid: "wxwarmup", service_id: "0" }))
+      const go = Effect.async((resume) => void process.once("SIGUSR2", () => resume(Effect.void)))
+      print({ ready: true })
+      yield* go
+    }
     const started = performance.now()
     const latencies = []
     const failures = {}

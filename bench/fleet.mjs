@@ -61,17 +61,23 @@ const zipf = (n, count, next) => {
   })
 }
 
-const runWorker = (config) =>
-  new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [WORKER], { stdio: ["pipe", "pipe", "inherit"] })
-    child.stdin.end(JSON.stringify(config))
-    let done
-    readline.createInterface({ input: child.stdout }).on("line", (line) => {
-      const message = JSON.parse(line)
-      if (message.done !== undefined) done = message.done
-    })
-    child.on("exit", (code) => code === 0 && done !== undefined ? resolve(done) : reject(new Error(`worker exited with ${code}`)))
+/** Starts a worker; `ready` once it is warm and waits for SIGUSR2, `done` with its figures. */
+const startWorker = (config) => {
+  const child = spawn(process.execPath, [WORKER], { stdio: ["pipe", "pipe", "inherit"] })
+  child.stdin.end(JSON.stringify(config))
+  let markReady
+  const ready = new Promise((resolve) => (markReady = resolve))
+  let figures
+  readline.createInterface({ input: child.stdout }).on("line", (line) => {
+    const message = JSON.parse(line)
+    if (message.ready === true) markReady()
+    if (message.done !== undefined) figures = message.done
   })
+  const done = new Promise((resolve, reject) =>
+    child.on("exit", (code) => code === 0 && figures !== undefined ? resolve(figures) : reject(new Error(`worker exited with ${code}`)))
+  )
+  return { ready, done, go: () => child.kill("SIGUSR2") }
+}
 
 const ranks = zipf(USERS, LOOKUPS, random(Number(args.seed)))
 
@@ -91,20 +97,20 @@ const run = (cache) =>
       limit: LIMIT,
       cache
     }
-    const startAt = Date.now() + 2_000
-    const started = performance.now() + 2_000
-    const results = yield* Effect.promise(() =>
-      Promise.all(Array.from({ length: WORKERS }, (_, w) =>
-        runWorker({
-          ...base,
-          job: {
-            kind: "lookups",
-            lookups: ranks.filter((_, i) => i % WORKERS === w).map((rank) => ({ endpoint: "bc", openid: `oZipf${rank}`, appid: APPID })),
-            concurrency: Number(args.concurrency),
-            startAt
-          }
-        })))
-    )
+    const workers = Array.from({ length: WORKERS }, (_, w) =>
+      startWorker({
+        ...base,
+        job: {
+          kind: "lookups",
+          lookups: ranks.filter((_, i) => i % WORKERS === w).map((rank) => ({ endpoint: "bc", openid: `oZipf${rank}`, appid: APPID })),
+          concurrency: Number(args.concurrency),
+          onSignal: true
+        }
+      }))
+    yield* Effect.promise(() => Promise.all(workers.map((w) => w.ready)))
+    const started = performance.now()
+    for (const w of workers) w.go()
+    const results = yield* Effect.promise(() => Promise.all(workers.map((w) => w.done)))
     const wall = performance.now() - started
     const counts = (yield* sandbox.requestCounts).filter((x) => x.route === "businesscircle.userAuthorization")
     const calls = counts.reduce((n, x) => n + x.count, 0)
