@@ -2,7 +2,9 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import { layerUndici as Transport } from "@effect/platform-node/NodeHttpClient"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either, Layer, Logger } from "effect"
+import * as Persistence from "@effect/experimental/Persistence"
+import { Duration, Effect, Either, Exit, Fiber, Layer, Logger, Option } from "effect"
+import * as TestClock from "effect/TestClock"
 import { createServer } from "node:http"
 import { BusinessCircle, LookupCache, Notifications, Payscore } from "../src/index.js"
 import { Redis } from "../src/redis/index.js"
@@ -82,6 +84,48 @@ describe("LookupCache in memory", () => {
     }).pipe(
       Effect.provide(cached({ timeToLive: { "Payscore.getPermissionsByOpenid": "1 second" }, noRecordTimeToLive: "300 millis" }))
     ))
+
+  it.live("a lookup made after a drop never joins one made before it", () =>
+    Effect.gen(function*() {
+      const sandbox = yield* Sandbox.Sandbox
+      yield* sandbox.injectFault({ fault: "Latency", route: "payscore.openid", latency: "500 millis", times: 1 })
+      const before = yield* Effect.fork(byOpenid("oEnded"))
+      yield* Effect.sleep("100 millis")
+      yield* Payscore.terminatePermissionsByOpenid({ openid: "oEnded", data: { service_id: SERVICE_ID, appid: APPID, reason: "user asked" } })
+      const after = yield* byOpenid("oEnded")
+      assert.strictEqual(after.authorization_state, "UNAVAILABLE")
+      assert.strictEqual((yield* Fiber.join(before)).authorization_state, "AVAILABLE", "the call made before the terminate")
+      assert.strictEqual(yield* received("payscore.openid"), 2)
+      assert.strictEqual((yield* byOpenid("oEnded")).authorization_state, "UNAVAILABLE", "the older answer is not what is kept")
+      assert.strictEqual(yield* received("payscore.openid"), 2)
+    }).pipe(Effect.provide(cached())))
+
+  it.effect("a generation outlives any answer (25 hours against at most 24): a drop is never undone by time", () =>
+    Effect.gen(function*() {
+      const cache = yield* LookupCache.make()
+      assert.strictEqual(yield* cache.generation("m1", "payscore:1:openid:o1"), "0")
+      yield* cache.invalidate("m1", ["payscore:1:openid:o1"])
+      const dropped = yield* cache.generation("m1", "payscore:1:openid:o1")
+      assert.notStrictEqual(dropped, "0")
+      yield* TestClock.adjust("24 hours")
+      assert.strictEqual(yield* cache.generation("m1", "payscore:1:openid:o1"), dropped)
+      const tooLong = yield* Effect.exit(LookupCache.make({ timeToLive: { "Payscore.getPermissionsByOpenid": "25 hours" } }))
+      assert.isTrue(Exit.isFailure(tooLong))
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(Persistence.layerResult),
+      Effect.provide(Layer.sync(Persistence.BackingPersistence, () => LookupCache.memoryBacking()))
+    ))
+
+  it.effect("the memory store is bounded: past maxEntries the oldest answers go", () =>
+    Effect.gen(function*() {
+      const store = yield* LookupCache.memoryBacking(3).make("s")
+      for (const key of ["a", "b", "c", "d"]) yield* store.set(key, key, Option.none())
+      assert.deepStrictEqual(yield* store.getMany(["a", "b", "c", "d"]), [Option.none(), Option.some("b"), Option.some("c"), Option.some("d")])
+      yield* store.set("e", "e", Option.some(Duration.seconds(1)))
+      yield* TestClock.adjust("2 seconds")
+      assert.deepStrictEqual(yield* store.get("e"), Option.none(), "expired")
+    }).pipe(Effect.scoped))
 
   it.live("a terminate call drops the record it ends: the next lookup asks WeChat Pay", () =>
     Effect.gen(function*() {

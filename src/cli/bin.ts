@@ -12,6 +12,7 @@ const PINS: Readonly<Record<string, string>> = {
   effect: "effect@~3.22.4",
   "@effect/platform": "@effect/platform@~0.97.2",
   "@effect/platform-node": "@effect/platform-node@~0.108.2",
+  "@effect/experimental": "@effect/experimental@~0.61.1",
   "@effect/cli": "@effect/cli@~0.77.2"
 }
 

@@ -58,6 +58,9 @@ export const exitCodeOf = (error: CliError): number => {
       return ExitCode.Network
     case "DecodeError":
       return ExitCode.Decode
+    case "RateLimitError":
+      // the CLI sets no rate limit of its own; a limiter's failure is not a configuration mistake
+      return ExitCode.Unexpected
     default:
       return ExitCode.Configuration
   }

@@ -64,12 +64,13 @@ export const defaultTimeToLive: Readonly<Record<string, Duration.DurationInput>>
 export interface Options {
   /**
    * How long an answer is kept, by endpoint name, over {@link defaultTimeToLive}
-   * (`0` turns an endpoint's caching off). Endpoints not named are not cached.
+   * (at most 24 hours; `0` turns an endpoint's caching off). Endpoints not
+   * named are not cached.
    */
   readonly timeToLive?: Readonly<Record<string, Duration.DurationInput>> | undefined
-  /** How long an `ORDER_NOT_EXIST` answer is kept (default 10 seconds; `0`: never). */
+  /** How long an `ORDER_NOT_EXIST` answer is kept (default 10 seconds, at most 24 hours; `0`: never). */
   readonly noRecordTimeToLive?: Duration.DurationInput | undefined
-  /** The store's name: caches with different names share nothing (default `"wechatpay:lookups"`). */
+  /** The store's name: caches with different names share nothing (default `"lookups"`; on Redis after the prefix). */
   readonly storeId?: string | undefined
 }
 
@@ -99,8 +100,6 @@ export interface Lookup<A> {
   /** The endpoint's name. */
   readonly endpoint: string
   readonly canonical: string
-  /** The user the answer is about (see {@link subjects}), whose changes drop it. */
-  readonly subject: string | undefined
   /** The answer's schema, to keep it encoded and give it back decoded. */
   readonly schema: Schema.Schema<Cached<A>, unknown>
   /** The call itself, with everything it needs. */
@@ -116,11 +115,23 @@ export interface Lookup<A> {
 export interface LookupCacheService {
   /** Whether answers of `endpoint` are kept. */
   readonly caches: (endpoint: string) => boolean
-  /** The cached answer, or the lookup's own (kept if it may be). */
-  readonly get: <A>(lookup: Lookup<A>) => Effect.Effect<Cached<A>, WechatpayError>
-  /** Drops what is cached about a user of a merchant (see {@link subjects}). */
+  /**
+   * The current generation of a user's answers (`""` for answers about no
+   * one), which a lookup's key ends with; `undefined` when the store did not
+   * answer (logged): the lookup is then made without the cache.
+   */
+  readonly generation: (mchid: string, subject: string | undefined) => Effect.Effect<string | undefined>
+  /** The answer kept under `generation`, or the lookup's own (kept if it may be). */
+  readonly get: <A>(lookup: Lookup<A>, generation: string) => Effect.Effect<Cached<A>, WechatpayError>
+  /** Drops what is cached about users of a merchant (see {@link subjects}): a new generation for each. */
   readonly invalidate: (mchid: string, subjects: ReadonlyArray<string>) => Effect.Effect<void, Persistence.PersistenceError>
 }
+
+/** The longest time-to-live an answer may have. */
+const MAX_TIME_TO_LIVE = Duration.hours(24)
+
+/** How long a generation lives: longer than any entry made before it. */
+const GENERATION_TIME_TO_LIVE = Duration.hours(25)
 
 /**
  * The cache GET lookups use: none by default; {@link layer} turns it on.
@@ -215,23 +226,20 @@ export const make = (
     const ttls = new Map<string, Duration.Duration>()
     for (const [endpoint, ttl] of Object.entries({ ...defaultTimeToLive, ...options.timeToLive })) {
       const decoded = Duration.decodeUnknown(ttl)
-      if (Option.isNone(decoded) || !Duration.isFinite(decoded.value)) {
-        return yield* Effect.dieMessage(`LookupCache: the time-to-live of ${endpoint} must be a finite duration`)
+      if (Option.isNone(decoded) || Duration.greaterThan(decoded.value, MAX_TIME_TO_LIVE)) {
+        return yield* Effect.dieMessage(`LookupCache: the time-to-live of ${endpoint} must be a duration of at most 24 hours`)
       }
       if (!Duration.isZero(decoded.value)) ttls.set(endpoint, decoded.value)
     }
     const noRecord = Duration.decodeUnknown(options.noRecordTimeToLive ?? "10 seconds")
-    if (Option.isNone(noRecord) || !Duration.isFinite(noRecord.value)) {
-      return yield* Effect.dieMessage("LookupCache: noRecordTimeToLive must be a finite duration")
+    if (Option.isNone(noRecord) || Duration.greaterThan(noRecord.value, MAX_TIME_TO_LIVE)) {
+      return yield* Effect.dieMessage("LookupCache: noRecordTimeToLive must be a duration of at most 24 hours")
     }
-    const storeId = options.storeId ?? "wechatpay:lookups"
-    // a generation outlives every entry made under the one before it
-    const longest = [...ttls.values(), noRecord.value].reduce(Duration.max, Duration.minutes(1))
+    const storeId = options.storeId ?? "lookups"
     const persistence = yield* Persistence.ResultPersistence
-    const generations = yield* persistence.make({
-      storeId: `${storeId}:generations`,
-      timeToLive: () => Duration.sum(longest, Duration.minutes(1))
-    })
+    // a generation outlives every entry made under the one before it, whatever the
+    // time-to-live settings of the process that made them (at most 24 hours)
+    const generations = yield* persistence.make({ storeId: `${storeId}:generations`, timeToLive: () => GENERATION_TIME_TO_LIVE })
     const entries = yield* persistence.make({
       storeId,
       timeToLive: (key, exit) =>
@@ -243,23 +251,22 @@ export const make = (
     })
     // by merchant and user only: the process that handles notifications need not know the host
     const generationKey = (mchid: string, subject: string) => new GenerationKey(`${mchid}\n${subject}`)
-    const generationOf = <A>(lookup: Lookup<A>) =>
-      lookup.subject === undefined
-        ? Effect.succeed("")
-        : Effect.map(
-          generations.get(generationKey(lookup.mchid, lookup.subject)),
-          Option.match({ onNone: () => "0", onSome: (exit) => Exit.isSuccess(exit) ? exit.value : "0" })
+    const generation = (mchid: string, subject: string | undefined): Effect.Effect<string | undefined> =>
+      subject === undefined ? Effect.succeed("") : generations.get(generationKey(mchid, subject)).pipe(
+        Effect.map(Option.match({ onNone: () => "0", onSome: (exit) => Exit.isSuccess(exit) ? exit.value : "0" })),
+        Effect.catchAll((error) =>
+          Effect.as(Effect.logWarning("effect-wechatpay: the lookup cache's store failed; looking up without it", error.message), undefined)
         )
+      )
     /**
      * The store's answer, or the call's (kept if its time-to-live says so). Nothing is kept in
      * this process: each lookup asks the store, so that a drop made by any process is seen by all
      * at once, and a failure that is not kept is never served again.
      */
-    const get = <A>(lookup: Lookup<A>): Effect.Effect<Cached<A>, WechatpayError> =>
+    const get = <A>(lookup: Lookup<A>, generation: string): Effect.Effect<Cached<A>, WechatpayError> =>
       // the call is made at most once, even when the store fails after it
       Effect.flatMap(Effect.cached(lookup.run), (run) =>
         Effect.gen(function*() {
-          const generation = yield* generationOf(lookup)
           const key = new (entryKeyClass(lookup.schema))(
             `${lookup.mchid}\n${lookup.baseUrl}\n${lookup.endpoint}\n${lookup.canonical}\n${generation}`,
             lookup
@@ -281,6 +288,7 @@ export const make = (
         ))
     return {
       caches: (endpoint) => ttls.has(endpoint),
+      generation,
       get,
       invalidate: (mchid, subjects) =>
         Effect.forEach(
@@ -318,10 +326,69 @@ export const layer = (options?: Options): Layer.Layer<LookupCache, never, Persis
   Layer.scoped(LookupCache, make(options))
 
 /**
- * {@link layer} kept in this process's memory.
+ * A `BackingPersistence` in this process's memory, bounded: expired entries
+ * are swept once a minute, and past `maxEntries` in a store the oldest go
+ * first (unlike `@effect/experimental`'s `layerMemory`, which forgets an
+ * entry only when it is read again, so answers about users never asked
+ * again, and every entry of an old generation, would stay forever).
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const memoryBacking = (maxEntries = 50_000): Persistence.BackingPersistence => {
+  if (!(Number.isSafeInteger(maxEntries) && maxEntries >= 1)) {
+    throw new RangeError(`LookupCache: maxEntries must be a whole number ≥ 1, got ${maxEntries}`)
+  }
+  return {
+    [Persistence.BackingPersistenceTypeId]: Persistence.BackingPersistenceTypeId,
+    make: () =>
+      Effect.map(Effect.clock, (clock) => {
+        // insertion order is age order: an entry is deleted before it is set again
+        const entries = new Map<string, { readonly value: unknown; readonly expires: number }>()
+        let nextSweep = 0
+        const read = (key: string): Option.Option<unknown> => {
+          const entry = entries.get(key)
+          if (entry === undefined) return Option.none()
+          if (entry.expires <= clock.unsafeCurrentTimeMillis()) {
+            entries.delete(key)
+            return Option.none()
+          }
+          return Option.some(entry.value)
+        }
+        const write = (key: string, value: unknown, ttl: Option.Option<Duration.Duration>) => {
+          const now = clock.unsafeCurrentTimeMillis()
+          if (now >= nextSweep) {
+            nextSweep = now + 60_000
+            for (const [k, entry] of entries) if (entry.expires <= now) entries.delete(k)
+          }
+          entries.delete(key)
+          for (const oldest of entries.keys()) {
+            if (entries.size < maxEntries) break
+            entries.delete(oldest)
+          }
+          entries.set(key, { value, expires: Option.isSome(ttl) ? now + Duration.toMillis(ttl.value) : Infinity })
+        }
+        return {
+          get: (key) => Effect.sync(() => read(key)),
+          getMany: (keys) => Effect.sync(() => keys.map(read)),
+          set: (key, value, ttl) => Effect.sync(() => write(key, value, ttl)),
+          setMany: (many) => Effect.sync(() => many.forEach(([key, value, ttl]) => write(key, value, ttl))),
+          remove: (key) => Effect.sync(() => void entries.delete(key)),
+          clear: Effect.sync(() => entries.clear())
+        }
+      })
+  }
+}
+
+/**
+ * {@link layer} kept in this process's memory ({@link memoryBacking}: at most
+ * `maxEntries` answers, default 50,000).
  *
  * @since 0.2.0
  * @category layers
  */
-export const layerMemory = (options?: Options): Layer.Layer<LookupCache> =>
-  layer(options).pipe(Layer.provide(Persistence.layerResultMemory))
+export const layerMemory = (options?: Options & { readonly maxEntries?: number | undefined }): Layer.Layer<LookupCache> =>
+  layer(options).pipe(
+    Layer.provide(Persistence.layerResult),
+    Layer.provide(Layer.sync(Persistence.BackingPersistence, () => memoryBacking(options?.maxEntries)))
+  )

@@ -553,13 +553,14 @@ const handleOnce = <E, R>(
       }
       if (claim === "handled") return noContent
       if (claim === "busy") return fail(500, "this notification is being handled; deliver it again later")
-      // what the notification makes stale is dropped before the handler, which may look it up afresh
-      const dropped = yield* Effect.exit(restore(dropCached(notification)))
-      if (Exit.isFailure(dropped)) {
-        yield* store(dedupe.release(id, token))
-        yield* Effect.logError("WeChat Pay notification: cached lookups could not be dropped; WeChat Pay delivers it again later", dropped.cause)
-        return fail(500, "the notification could not be handled")
-      }
+      // what the notification makes stale is dropped before the handler, which may look it up
+      // afresh; a cache store that fails does not hold notifications up (its answers then live
+      // out their time-to-live)
+      yield* restore(dropCached(notification)).pipe(
+        Effect.catchAllCause((cause) =>
+          Effect.logWarning("WeChat Pay notification: cached lookups could not be dropped; they live out their time", cause)
+        )
+      )
       const outcome = yield* Effect.exit(restore(handler(notification)))
       if (Exit.isSuccess(outcome)) {
         yield* store(dedupe.complete(id, token))

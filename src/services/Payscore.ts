@@ -218,8 +218,9 @@ export const terminatePermissionsByAuthorizationCodeResponse: Wechatpay.Endpoint
   url: ({ authorization_code }) =>
     Wechatpay.path`/v3/payscore/permissions/authorization-code/${authorization_code}/terminate`,
   body: ({ data }) => data,
-  subject: ({ authorization_code, data }) =>
-    LookupCache.subjects.payscoreByAuthorizationCode(data.service_id, authorization_code),
+  invalidates: ({ authorization_code, data }) => [
+    LookupCache.subjects.payscoreByAuthorizationCode(data.service_id, authorization_code)
+  ],
   response: Schema.Void
 })
 
@@ -262,7 +263,7 @@ export const terminatePermissionsByOpenidResponse: Wechatpay.Endpoint<
   request: TerminatePermissionsByOpenidRequest,
   url: ({ openid }) => Wechatpay.path`/v3/payscore/permissions/openid/${openid}/terminate`,
   body: ({ data }) => data,
-  subject: ({ data, openid }) => LookupCache.subjects.payscoreByOpenid(data.service_id, openid),
+  invalidates: ({ data, openid }) => [LookupCache.subjects.payscoreByOpenid(data.service_id, openid)],
   response: Schema.Void
 })
 

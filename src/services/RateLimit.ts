@@ -3,8 +3,8 @@
  * endpoint (Business Circle's authorization query: 150 requests a second)
  * and answers `429 FREQUENCY_LIMITED` above it. With {@link layer}, every
  * attempt of a lookup (a retry too) first takes a token from its merchant's
- * budget for that endpoint; over the budget it waits its turn (the default)
- * or fails at once with a `RateLimitError`.
+ * budget for that endpoint; over the budget it waits its turn (the default,
+ * for at most `maxWait`) or fails at once with a `RateLimitError`.
  *
  * The budget is `@effect/experimental`'s `RateLimiter` with a token bucket:
  * `limit` tokens a second, refilled evenly, holding at most a tenth of a
@@ -15,10 +15,12 @@
  * @since 0.2.0
  */
 import * as RateLimiter from "@effect/experimental/RateLimiter"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import { RateLimitError } from "../errors/Errors.js"
 
 /**
@@ -47,6 +49,8 @@ export interface Options {
   readonly limits?: Readonly<Record<string, number>> | undefined
   /** Over the budget: `"wait"` for a token (default), or `"fail"` with `RateLimitError` at once. */
   readonly onExceeded?: "wait" | "fail" | undefined
+  /** The longest a lookup waits for a token before it fails with `RateLimitError` (default 10 seconds). */
+  readonly maxWait?: Duration.DurationInput | undefined
 }
 
 /**
@@ -89,23 +93,36 @@ const checked = (limits: Readonly<Record<string, number>>): Record<string, numbe
  */
 export const make = (options: Options = {}): Effect.Effect<RateLimitService, never, RateLimiter.RateLimiter> =>
   Effect.gen(function*() {
-    const limits = yield* Effect.try(() => checked({ ...documentedLimits, ...options.limits })).pipe(Effect.orDie)
+    const limits = new Map(Object.entries(yield* Effect.try(() => checked({ ...documentedLimits, ...options.limits })).pipe(Effect.orDie)))
     const limiter = yield* RateLimiter.RateLimiter
     const onExceeded = options.onExceeded ?? "wait"
     if (onExceeded !== "wait" && onExceeded !== "fail") {
       return yield* Effect.dieMessage(`RateLimit: onExceeded must be "wait" or "fail", got ${String(onExceeded)}`)
     }
+    const maxWait = Duration.decodeUnknown(options.maxWait ?? "10 seconds")
+    if (Option.isNone(maxWait)) return yield* Effect.dieMessage("RateLimit: maxWait must be a duration")
+    const maxWaitMillis = Duration.toMillis(maxWait.value)
+    // in each process one lookup per budget holds a place in the shared queue (a token taken
+    // ahead of time) while the others wait here: one that gives up while waiting here has
+    // spent nothing, and the shared queue never runs ahead of what is actually sent
+    const local = new Map<string, Effect.Semaphore>()
+    const localQueue = (key: string) => {
+      let queue = local.get(key)
+      if (queue === undefined) local.set(key, queue = Effect.unsafeMakeSemaphore(1))
+      return queue
+    }
     const take = (mchid: string, endpoint: string): Effect.Effect<void, RateLimitError> => {
-      const limit = limits[endpoint]
+      const limit = limits.get(endpoint)
       if (limit === undefined) return Effect.void
+      const key = `${mchid}:${endpoint}`
       // a token bucket holding a tenth of a second's worth: the tokens of `burst` per `burst / limit` seconds
       const burst = Math.max(1, Math.floor(limit / 10))
-      return limiter.consume({
+      const consume = limiter.consume({
         algorithm: "token-bucket",
         onExceeded: onExceeded === "wait" ? "delay" : "fail",
         window: Duration.millis((1000 * burst) / limit),
         limit: burst,
-        key: `${mchid}:${endpoint}`
+        key
       }).pipe(
         Effect.flatMap((result) => Duration.isZero(result.delay) ? Effect.void : Effect.sleep(result.delay)),
         Effect.catchAll((error) =>
@@ -122,6 +139,17 @@ export const make = (options: Options = {}): Effect.Effect<RateLimitService, nev
           )
         )
       )
+      if (onExceeded === "fail") return consume
+      const exceeded = () => new RateLimitError({ reason: "Exceeded", endpoint, mchid, limit })
+      return Effect.flatMap(Clock.currentTimeMillis, (start) =>
+        Effect.timeoutFail(
+          localQueue(key).withPermits(1)(
+            // a lookup whose time is up when its turn comes takes no token (those timed out
+            // together would otherwise take one each as the place passes down the queue)
+            Effect.flatMap(Clock.currentTimeMillis, (now) => now - start >= maxWaitMillis ? Effect.fail(exceeded()) : consume)
+          ),
+          { duration: maxWait.value, onTimeout: exceeded }
+        ))
     }
     return { take }
   })

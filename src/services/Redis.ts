@@ -155,7 +155,18 @@ export const layerRateLimiterStore = (options: Options = {}): Layer.Layer<RateLi
  * @category layers
  */
 export const layerResultPersistence = (options: Options = {}): Layer.Layer<Persistence.ResultPersistence> =>
-  Persistence.layerResult.pipe(Layer.provide(closingQuietly(PersistenceRedis.layer(connection(options)))))
+  Layer.effect(
+    Persistence.ResultPersistence,
+    Effect.map(Persistence.ResultPersistence, (persistence) =>
+      // every store's keys under the prefix
+      Persistence.ResultPersistence.of({
+        ...persistence,
+        make: (store) => persistence.make({ ...store, storeId: `${prefixOf(options)}${store.storeId}` })
+      }))
+  ).pipe(
+    Layer.provide(Persistence.layerResult),
+    Layer.provide(closingQuietly(PersistenceRedis.layer(connection(options))))
+  )
 
 /**
  * A layer whose teardown cannot fail the application's: `@effect/experimental`'s

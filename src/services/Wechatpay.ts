@@ -425,19 +425,24 @@ export type EndpointOptions<RA, RI, A, AI> =
      * as transient (429, 5xx) are retried either way.
      */
     readonly idempotent?: boolean | undefined
-    /**
-     * For a `LookupCache`: the user a GET's answer is about (see
-     * `LookupCache.subjects`), so that a change of that user's authorization
-     * drops it; for a `POST`, the users whose cached answers it makes stale.
-     */
-    readonly subject?: ((request: RA) => string | ReadonlyArray<string> | undefined) | undefined
   }
   & (
-    | { readonly method?: "GET" | undefined; readonly body?: undefined }
+    | {
+      readonly method?: "GET" | undefined
+      readonly body?: undefined
+      /**
+       * For a `LookupCache`: the user the answer is about (see
+       * `LookupCache.subjects`), so that a change of that user's
+       * authorization drops it.
+       */
+      readonly subject?: ((request: RA) => string) | undefined
+    }
     | {
       readonly method: "POST"
       /** The JSON value sent as the body, from the request as encoded (strings for a `NumberFromString`, …). */
       readonly body: (request: RI) => unknown
+      /** For a `LookupCache`: the users whose cached answers this call makes stale (dropped whatever its outcome). */
+      readonly invalidates?: ((request: RA) => ReadonlyArray<string>) | undefined
     }
   )
 
@@ -513,16 +518,19 @@ export const endpoint = <RA, RI, A, AI>(options: EndpointOptions<RA, RI, A, AI>)
     }
     const body = jsonOf(request.right)
     if (Either.isLeft(body)) return failed(body.left)
-    const subject = options.subject?.(request.right)
-    const sent = method === "GET"
-      ? shared(canonical, typeof subject === "string" ? subject : undefined)
-      : invalidating(send({ method, canonical, body: body.right, idempotent, endpoint: name }, decoder, toResponse), subject)
+    const sent = options.method === "POST"
+      ? invalidating(
+        send({ method, canonical, body: body.right, idempotent, endpoint: name }, decoder, toResponse),
+        options.invalidates?.(request.right)
+      )
+      : shared(canonical, options.subject?.(request.right))
     return Effect.withSpan(sent, name, { captureStackTrace: false, attributes: { "wechatpay.path": canonical } })
   }
   /**
    * A GET, shared with the identical ones in flight (same merchant, host,
-   * endpoint and path): the first caller's call, with its settings, answers
-   * them all.
+   * endpoint and path, and with a `LookupCache` the same generation of its
+   * subject, so that a lookup made after a drop never joins one made
+   * before it): the first caller's call, with its settings, answers them all.
    */
   const shared = (
     canonical: string,
@@ -531,21 +539,25 @@ export const endpoint = <RA, RI, A, AI>(options: EndpointOptions<RA, RI, A, AI>)
     Effect.contextWithEffect((context: Context.Context<Requirements>) => {
       const mchid = Context.get(context, Signer).mchid
       const baseUrl = Context.get(context, BaseUrl)
+      const flights = Context.get(context, SingleFlight)
+      const key = `${mchid}\n${baseUrl}\n${name}\n${canonical}`
       const call = send({ method, canonical, idempotent, endpoint: name }, decoder, toResponse)
       const cache = Context.get(context, LookupCache)
-      const answer = cache === undefined || !cache.caches(name) ? call : Effect.map(
-        cache.get({
-          mchid,
-          baseUrl,
-          endpoint: name,
-          canonical,
-          subject,
-          schema: cachedSchema(),
-          run: Effect.map(Effect.provide(call, context), toCached)
-        }),
-        fromCached
-      )
-      return Context.get(context, SingleFlight).run(`${mchid}\n${baseUrl}\n${name}\n${canonical}`, answer)
+      if (cache === undefined || !cache.caches(name)) return flights.run(key, call)
+      return Effect.flatMap(cache.generation(mchid, subject), (generation) =>
+        generation === undefined
+          // the store did not answer: an uncached lookup, shared only with the like
+          ? flights.run(`${key}\n-`, call)
+          : flights.run(
+            `${key}\n${generation}`,
+            Effect.map(
+              cache.get(
+                { mchid, baseUrl, endpoint: name, canonical, schema: cachedSchema(), run: Effect.map(Effect.provide(call, context), toCached) },
+                generation
+              ),
+              fromCached
+            )
+          ))
     })
   let cached: Schema.Schema<LookupCacheModel.Cached<A>, unknown> | undefined
   /** How the cache keeps this endpoint's answers: the body in its encoded form. */
@@ -559,16 +571,13 @@ export const endpoint = <RA, RI, A, AI>(options: EndpointOptions<RA, RI, A, AI>)
   /** A POST that changes users' authorizations drops what is cached about them, whatever its outcome. */
   const invalidating = <B, E, R>(
     effect: Effect.Effect<B, E, R>,
-    subject: string | ReadonlyArray<string> | undefined
+    subjects: ReadonlyArray<string> | undefined
   ): Effect.Effect<B, E, R | Signer> =>
-    subject === undefined ? effect : Effect.ensuring(
+    subjects === undefined || subjects.length === 0 ? effect : Effect.ensuring(
       effect,
       Effect.contextWithEffect((context: Context.Context<Signer>) => {
         const cache = Context.get(context, LookupCache)
-        return cache === undefined ? Effect.void : cache.invalidate(
-          Context.get(context, Signer).mchid,
-          typeof subject === "string" ? [subject] : subject
-        ).pipe(
+        return cache === undefined ? Effect.void : cache.invalidate(Context.get(context, Signer).mchid, subjects).pipe(
           Effect.catchAllCause((cause) =>
             Effect.logWarning(`effect-wechatpay: ${name} could not drop cached answers; they live out their time`, cause)
           )
