@@ -60,9 +60,10 @@ const lookups = (j) =>
       // warm (one Pay Score lookup: not the limited route, no token taken), say so, and wait for
       // the word: all workers then start together, none still loading while the others run
       yield* Effect.ignore(lookup({ endpoint: "payscore", openid: "oWarmUp", appid: "wxwarmup", service_id: "0" }))
-      const go = Effect.async((resume) => void process.once("SIGUSR2", () => resume(Effect.void)))
+      // listening before saying so: SIGUSR2 would otherwise end the process
+      const go = new Promise((resolve) => process.once("SIGUSR2", resolve))
       print({ ready: true })
-      yield* go
+      yield* Effect.promise(() => go)
     }
     const started = performance.now()
     const latencies = []
