@@ -26,7 +26,11 @@ export interface SingleFlightService {
   /**
    * Runs `effect`, or joins the run of another caller that asked with the
    * same `key` and has not had its answer yet. A run has the context and
-   * fiber refs of the caller that started it.
+   * fiber refs of the caller that started it. A key must always stand for
+   * the same work (and so the same `A` and `E`): a joining caller's own
+   * `effect` is not run. The library's keys are the merchant, host,
+   * endpoint and canonical path (and, with a `LookupCache`, the user's
+   * cache generation).
    */
   readonly run: <A, E, R>(key: string, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 }
