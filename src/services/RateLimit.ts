@@ -74,13 +74,23 @@ export class RateLimits extends Context.Reference<RateLimits>()("effect-wechatpa
   defaultValue: (): RateLimitService | undefined => undefined
 }) {}
 
-const checked = (limits: Readonly<Record<string, number>>): Record<string, number> => {
-  const result: Record<string, number> = {}
+/** An endpoint's budget: `limit` a second, as a token bucket of `burst` tokens refilled over `window`. */
+interface Budget {
+  readonly limit: number
+  readonly burst: number
+  readonly window: Duration.Duration
+}
+
+/** The budget of each limited endpoint, checked once. */
+const budgets = (limits: Readonly<Record<string, number>>): Map<string, Budget> => {
+  const result = new Map<string, Budget>()
   for (const [endpoint, limit] of Object.entries(limits)) {
     if (!(Number.isSafeInteger(limit) && limit >= 1)) {
       throw new RangeError(`RateLimit: the limit of ${endpoint} must be a whole number ≥ 1, got ${limit}`)
     }
-    result[endpoint] = limit
+    // a tenth of a second's worth of tokens, at least one
+    const burst = Math.max(1, Math.floor(limit / 10))
+    result.set(endpoint, { limit, burst, window: Duration.millis((1000 * burst) / limit) })
   }
   return result
 }
@@ -93,7 +103,7 @@ const checked = (limits: Readonly<Record<string, number>>): Record<string, numbe
  */
 export const make = (options: Options = {}): Effect.Effect<RateLimitService, never, RateLimiter.RateLimiter> =>
   Effect.gen(function*() {
-    const limits = new Map(Object.entries(yield* Effect.try(() => checked({ ...documentedLimits, ...options.limits })).pipe(Effect.orDie)))
+    const limits = yield* Effect.try(() => budgets({ ...documentedLimits, ...options.limits })).pipe(Effect.orDie)
     const limiter = yield* RateLimiter.RateLimiter
     const onExceeded = options.onExceeded ?? "wait"
     if (onExceeded !== "wait" && onExceeded !== "fail") {
@@ -112,16 +122,15 @@ export const make = (options: Options = {}): Effect.Effect<RateLimitService, nev
       return queue
     }
     const take = (mchid: string, endpoint: string): Effect.Effect<void, RateLimitError> => {
-      const limit = limits.get(endpoint)
-      if (limit === undefined) return Effect.void
+      const budget = limits.get(endpoint)
+      if (budget === undefined) return Effect.void
+      const { limit } = budget
       const key = `${mchid}:${endpoint}`
-      // a token bucket holding a tenth of a second's worth: the tokens of `burst` per `burst / limit` seconds
-      const burst = Math.max(1, Math.floor(limit / 10))
       const consume = limiter.consume({
         algorithm: "token-bucket",
         onExceeded: onExceeded === "wait" ? "delay" : "fail",
-        window: Duration.millis((1000 * burst) / limit),
-        limit: burst,
+        window: budget.window,
+        limit: budget.burst,
         key
       }).pipe(
         Effect.flatMap((result) => Duration.isZero(result.delay) ? Effect.void : Effect.sleep(result.delay)),

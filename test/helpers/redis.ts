@@ -6,19 +6,10 @@
  * the test with how to install it: no test is skipped for want of Redis.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process"
-import * as Net from "node:net"
 import { Effect, Scope } from "effect"
+import { freePort } from "./loopback.js"
 
 const SERVER = process.env.REDIS_SERVER ?? "redis-server"
-
-/** A free loopback port (bound, read, released). */
-export const freePort: Effect.Effect<number> = Effect.async<number>((resume) => {
-  const server = Net.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const { port } = server.address() as Net.AddressInfo
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
 
 export interface RedisServer {
   readonly port: number
